@@ -1,0 +1,1 @@
+"""From a trained irmae_keras model to deployable SavedModel and ONNX artifacts."""
