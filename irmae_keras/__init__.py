@@ -1,0 +1,36 @@
+"""irmae-keras: the Implicit Rank-Minimizing Autoencoder in TensorFlow/Keras.
+
+Public API:
+    build_autoencoder, Autoencoder, PRESETS, LinearStack, fold_linear_stack,
+    and the modules `architectures`, `layers`, `models`, `folding`.
+"""
+
+from irmae_keras import architectures
+from irmae_keras import folding
+from irmae_keras import layers
+from irmae_keras import models
+from irmae_keras.folding import fold_linear_stack
+from irmae_keras.layers import GaussianSampler
+from irmae_keras.layers import LatentPenalty
+from irmae_keras.layers import LinearStack
+from irmae_keras.models import PRESETS
+from irmae_keras.models import VARIANTS
+from irmae_keras.models import Autoencoder
+from irmae_keras.models import build_autoencoder
+from irmae_keras.version import __version__
+
+__all__ = [
+    "Autoencoder",
+    "GaussianSampler",
+    "LatentPenalty",
+    "LinearStack",
+    "PRESETS",
+    "VARIANTS",
+    "__version__",
+    "architectures",
+    "build_autoencoder",
+    "fold_linear_stack",
+    "folding",
+    "layers",
+    "models",
+]

@@ -1,0 +1,412 @@
+"""The autoencoder model: IRMAE and its baselines (AE, VAE, AE+L1, AE+L2)."""
+
+import copy
+
+import keras
+
+from irmae_keras import architectures
+from irmae_keras.api_export import irmae_export
+from irmae_keras.layers import GaussianSampler
+from irmae_keras.layers import LatentPenalty
+from irmae_keras.layers import LinearStack
+from irmae_keras.utils import check_choice
+from irmae_keras.utils import check_int
+from irmae_keras.utils import float32_if_mixed
+
+VARIANTS = ("irmae", "ae", "vae", "ae_l1", "ae_l2")
+FOLDED_MODES = ("none", "dense", "encoder")
+
+# Paper defaults per preset (../shared/reference/irmae-facts.md). CelebA's n and
+# l are not stated in the paper; 512 and 4 are the common choice.
+PRESETS = {
+    "shapes": {"architecture": "shapes", "latent_dim": 32, "linear_layers": 2},
+    "mnist": {"architecture": "mnist", "latent_dim": 128, "linear_layers": 8},
+    "celeb_a": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
+}
+
+
+def _validate_depth(variant, linear_layers):
+    check_int("linear_layers", linear_layers, 0)
+    if variant == "irmae" and linear_layers < 1:
+        raise ValueError(
+            "`linear_layers` must be >= 1 for variant 'irmae' (use variant='ae' "
+            f"for a plain autoencoder); received {linear_layers}."
+        )
+    if variant in ("ae", "vae") and linear_layers != 0:
+        raise ValueError(
+            f"`linear_layers` must be 0 for variant {variant!r} (allowed: 0; "
+            f"use variant='irmae' for a linear stack); received {linear_layers}."
+        )
+
+
+@irmae_export("irmae_keras.models.Autoencoder")
+class Autoencoder(keras.Model):
+    """An autoencoder with an optional linear stack between encoder and decoder.
+
+    `image → encoder_network → [LinearStack | GaussianSampler] → code z →
+    decoder_network → reconstruction`. The variants:
+
+    - `"irmae"`: `linear_layers` (l >= 1) bias-free square matrices, the
+      implicit rank-minimizing autoencoder.
+    - `"ae"`: a plain autoencoder (l = 0).
+    - `"ae_l1"`, `"ae_l2"`: an AE (optionally with a stack) with an L1 / L2
+      penalty on the code.
+    - `"vae"`: the encoder outputs `[mean, log_variance]` (2n), the code is
+      sampled while training and is the mean otherwise; sigmoid decoder, BCE +
+      β·KL loss.
+
+    The model trains on images alone: `fit(images)` uses the input as the
+    target (`fit(x, x)` works too). `compile()` without arguments uses the
+    paper's settings: Adam(1e-4, epsilon=1e-8) and the variant's loss.
+
+    Attributes:
+        encoder: `keras.Model`, image → code z (after the stack; the mean for a
+            VAE). Shares weights with the autoencoder.
+        decoder: `keras.Model`, code z → image. Shares weights.
+        linear_stack: the `LinearStack`, or `None`.
+
+    Args:
+        encoder_network: `keras.Model`. Image → vector of n (2n for `"vae"`).
+        decoder_network: `keras.Model`. Vector of n → image of the input shape.
+        variant: str. One of `"irmae"`, `"ae"`, `"vae"`, `"ae_l1"`, `"ae_l2"`.
+            Defaults to `"irmae"`.
+        linear_layers: int. Depth l of the linear stack. Defaults to `2`.
+        init_scale: float. Multiplies the stack's default initializer bound
+            (PyTorch's nn.Linear default). Defaults to `1.0`.
+        stack_initializer: None, str or initializer. Replaces the stack's
+            default initializer. Defaults to `None`.
+        tying: str. `"none"`, `"shared"` or `"transpose"`; see `LinearStack`.
+            Defaults to `"none"`.
+        stack_trainable: bool. `False` freezes the stack at its random init.
+            Defaults to `True`.
+        stack_activation: None or str. An activation between the stack's
+            matrices (a nonlinear control, not IRMAE). Defaults to `None`.
+        penalty: float. Coefficient of the L1 / L2 code penalty for `"ae_l1"` /
+            `"ae_l2"`. Defaults to `1e-4`.
+        kl_weight: float. β of the VAE loss. Defaults to `0.1`.
+        seed: int or None. Seed of the VAE sampling noise. Defaults to `None`.
+        architecture: str or None. Name of the built-in architecture the networks
+            come from (metadata for export and analysis). Defaults to `None`.
+        folded: str. `"none"`; `"dense"` when the stack was folded into one
+            matrix; `"encoder"` when it was absorbed into the encoder's last
+            layer (see `fold_linear_stack`). `linear_layers` keeps the trained
+            depth. Defaults to `"none"`.
+        **kwargs: `keras.Model` arguments such as `name`.
+
+    Example:
+    ```python
+    model = irmae_keras.build_autoencoder("shapes")   # IRMAE, n=32, l=2
+    model.compile()
+    model.fit(images, epochs=2)
+    codes = model.encoder.predict(images)
+    ```
+
+    Reference:
+        [Jing, Zbontar & LeCun, 2020](https://arxiv.org/abs/2010.00679)
+    """
+
+    def __init__(
+        self,
+        encoder_network,
+        decoder_network,
+        variant="irmae",
+        linear_layers=2,
+        init_scale=1.0,
+        stack_initializer=None,
+        tying="none",
+        stack_trainable=True,
+        stack_activation=None,
+        penalty=1e-4,
+        kl_weight=0.1,
+        seed=None,
+        architecture=None,
+        folded="none",
+        **kwargs,
+    ):
+        check_choice("variant", variant, VARIANTS)
+        check_choice("folded", folded, FOLDED_MODES)
+        _validate_depth(variant, linear_layers)
+        image_shape = tuple(encoder_network.input_shape[1:])
+        latent_dim = decoder_network.input_shape[-1]
+        code_width = 2 * latent_dim if variant == "vae" else latent_dim
+        if encoder_network.output_shape[-1] != code_width:
+            raise ValueError(
+                f"`encoder_network` must output {code_width} values for variant "
+                f"{variant!r} with the decoder's latent size {latent_dim}; it "
+                f"outputs shape {encoder_network.output_shape}."
+            )
+        if tuple(decoder_network.output_shape[1:]) != image_shape:
+            raise ValueError(
+                "`decoder_network` must output images of the encoder's input shape "
+                f"{image_shape}; it outputs {decoder_network.output_shape[1:]}."
+            )
+
+        # === Layers ===
+        self.encoder_network = encoder_network
+        self.decoder_network = decoder_network
+        head_dtype = float32_if_mixed()
+        depth = {"none": linear_layers, "dense": min(linear_layers, 1), "encoder": 0}[folded]
+        self.linear_stack = None
+        if depth:
+            self.linear_stack = LinearStack(
+                depth,
+                init_scale=init_scale if folded == "none" else 1.0,
+                kernel_initializer=stack_initializer if folded == "none" else None,
+                tying=tying if folded == "none" else "none",
+                activation=stack_activation if folded == "none" else None,
+                trainable=stack_trainable,
+                dtype=head_dtype,
+                name="linear_stack",
+            )
+        self.latent_penalty = None
+        if variant in ("ae_l1", "ae_l2"):
+            self.latent_penalty = LatentPenalty(
+                variant[-2:], penalty, dtype=head_dtype, name="latent_penalty"
+            )
+        self.sampler = None
+        if variant == "vae":
+            self.sampler = GaussianSampler(
+                kl_weight, seed=seed, dtype=head_dtype, name="sampler"
+            )
+
+        # === Functional Model ===
+        images = keras.Input(image_shape, name="image")
+        h = encoder_network(images)
+        if self.sampler is not None:
+            z, code = self.sampler(h)
+        else:
+            z = h if self.linear_stack is None else self.linear_stack(h)
+            if self.latent_penalty is not None:
+                z = self.latent_penalty(z)
+            code = z
+        reconstruction = decoder_network(z)
+        super().__init__(inputs=images, outputs=reconstruction, **kwargs)
+
+        # === Sub-models sharing the weights ===
+        self.encoder = keras.Model(images, code, name="encoder")
+        self.decoder = decoder_network
+
+        # === Config ===
+        self.variant = variant
+        self.linear_layers = linear_layers
+        self.init_scale = init_scale
+        self.stack_initializer = stack_initializer
+        self.tying = tying
+        self.stack_trainable = stack_trainable
+        self.stack_activation = stack_activation
+        self.penalty = penalty
+        self.kl_weight = kl_weight
+        self.seed = seed
+        self.architecture = architecture
+        self.folded = folded
+        self.image_shape = image_shape
+        self.latent_dim = latent_dim
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Checked before Keras' own input spec so the message names the
+        # architecture and the full expected shape.
+        self._check_image_shape(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _check_image_shape(self, inputs):
+        shape = getattr(inputs, "shape", None)
+        if shape is None:
+            return
+        given = tuple(shape)[1:]
+        if len(given) != len(self.image_shape) or any(
+            g is not None and g != e for g, e in zip(given, self.image_shape)
+        ):
+            expected = ", ".join(str(d) for d in self.image_shape)
+            raise ValueError(
+                f"`inputs` must be images of shape (batch, {expected}) for "
+                f"architecture {self.architecture or 'custom'!r}; received shape "
+                f"{tuple(shape)}."
+            )
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """Configures training; `"auto"` arguments use the paper's settings.
+
+        Args:
+            optimizer: `"auto"` (Adam, learning rate 1e-4, epsilon 1e-8 as in
+                PyTorch) or any Keras optimizer.
+            loss: `"auto"` (mean squared error; binary cross-entropy for a VAE,
+                whose KL term the sampler adds) or any Keras loss.
+            metrics: `"auto"` (reconstruction MSE, comparable across variants)
+                or a list of metrics.
+            **kwargs: further `keras.Model.compile` arguments.
+        """
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(learning_rate=1e-4, epsilon=1e-8)
+        if loss == "auto":
+            loss = (
+                keras.losses.BinaryCrossentropy(name="bce")
+                if self.variant == "vae"
+                else keras.losses.MeanSquaredError(name="mse")
+            )
+        if metrics == "auto":
+            metrics = [keras.metrics.MeanSquaredError(name="mse")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # `compile()` is overridden, so Keras leaves restoring it to us.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # An autoencoder's target is its input: `fit(images)` needs no labels.
+        if y is None:
+            y = x
+        return super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if y is None:
+            y = x
+        return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def encode(self, images, **kwargs):
+        """Images → codes z (after the stack; the mean for a VAE)."""
+        return self.encoder(images, **kwargs)
+
+    def decode(self, codes, **kwargs):
+        """Codes z → images."""
+        return self.decoder(codes, **kwargs)
+
+    def get_config(self):
+        # Networks and settings fully describe the model; the functional graph is
+        # rebuilt from them.
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder_network": keras.saving.serialize_keras_object(self.encoder_network),
+            "decoder_network": keras.saving.serialize_keras_object(self.decoder_network),
+            "variant": self.variant,
+            "linear_layers": self.linear_layers,
+            "init_scale": self.init_scale,
+            "stack_initializer": (
+                None
+                if self.stack_initializer is None
+                else keras.saving.serialize_keras_object(
+                    keras.initializers.get(self.stack_initializer)
+                )
+            ),
+            "tying": self.tying,
+            "stack_trainable": self.stack_trainable,
+            "stack_activation": (
+                None
+                if self.stack_activation is None
+                else keras.activations.serialize(
+                    keras.activations.get(self.stack_activation)
+                )
+            ),
+            "penalty": self.penalty,
+            "kl_weight": self.kl_weight,
+            "seed": self.seed,
+            "architecture": self.architecture,
+            "folded": self.folded,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)
+        for key in ("encoder_network", "decoder_network", "stack_initializer"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def resolve_preset(preset_or_architecture):
+    """The preset dict for a name, or a ValueError naming the allowed ones."""
+    check_choice("preset_or_architecture", preset_or_architecture, PRESETS)
+    return dict(PRESETS[preset_or_architecture])
+
+
+def build_autoencoder(
+    preset_or_architecture=None,
+    variant="irmae",
+    latent_dim=None,
+    linear_layers=None,
+    *,
+    encoder=None,
+    decoder=None,
+    initializer="torch",
+    **options,
+):
+    """Builds an IRMAE or baseline autoencoder from a preset or your networks.
+
+    Args:
+        preset_or_architecture: str or None. `"shapes"`, `"mnist"` or
+            `"celeb_a"`: the paper's architecture with its defaults (n = 32 / 128
+            / 512, l = 2 / 8 / 4 for `"irmae"`). `None` with `encoder` and
+            `decoder` given.
+        variant: str. `"irmae"`, `"ae"`, `"vae"`, `"ae_l1"` or `"ae_l2"`.
+            Defaults to `"irmae"`.
+        latent_dim: int or None. Latent size n; `None` takes the preset's.
+        linear_layers: int or None. Depth l; `None` takes the preset's l for
+            `"irmae"` and 0 for the other variants.
+        encoder: `keras.Model` or None. Your own encoder network (image → n, or 2n
+            for a VAE), used instead of the preset's.
+        decoder: `keras.Model` or None. Your own decoder network (n → image).
+        initializer: str. Weight init of the built-in networks: `"torch"` (as the
+            official code) or `"keras"`. Defaults to `"torch"`.
+        **options: further `Autoencoder` arguments (`init_scale`, `tying`,
+            `stack_trainable`, `stack_activation`, `stack_initializer`,
+            `penalty`, `kl_weight`, `seed`, `name`).
+
+    Returns:
+        An `Autoencoder`.
+
+    Example:
+    ```python
+    model = irmae_keras.build_autoencoder("shapes")  # irmae, n=32, l=2
+    model = irmae_keras.build_autoencoder(
+        "mnist", variant="ae", latent_dim=64, linear_layers=0
+    )
+    ```
+    """
+    check_choice("variant", variant, VARIANTS)
+    if (encoder is None) != (decoder is None):
+        raise ValueError("Pass both `encoder` and `decoder`, or neither.")
+    if preset_or_architecture is None and encoder is None:
+        raise ValueError(
+            "`preset_or_architecture` must be one of "
+            f"{sorted(PRESETS)} unless `encoder` and `decoder` are given; received None."
+        )
+    preset = (
+        resolve_preset(preset_or_architecture)
+        if preset_or_architecture is not None
+        else {"architecture": None, "latent_dim": None, "linear_layers": 2}
+    )
+    if linear_layers is None:
+        linear_layers = preset["linear_layers"] if variant == "irmae" else 0
+    _validate_depth(variant, linear_layers)
+    if encoder is None:
+        latent_dim = preset["latent_dim"] if latent_dim is None else latent_dim
+        check_int("latent_dim", latent_dim, 1)
+        name = preset["architecture"]
+        encoder = architectures.build_encoder(
+            name, 2 * latent_dim if variant == "vae" else latent_dim, initializer
+        )
+        decoder = architectures.build_decoder(
+            name,
+            latent_dim,
+            output_activation="sigmoid" if variant == "vae" else "tanh",
+            initializer=initializer,
+        )
+    elif latent_dim is not None and latent_dim != decoder.input_shape[-1]:
+        raise ValueError(
+            f"`latent_dim`={latent_dim} does not match the decoder's input size "
+            f"{decoder.input_shape[-1]}."
+        )
+    options.setdefault("name", f"{variant}_{preset['architecture'] or 'custom'}")
+    return Autoencoder(
+        encoder,
+        decoder,
+        variant=variant,
+        linear_layers=linear_layers,
+        architecture=preset["architecture"],
+        **options,
+    )

@@ -1,0 +1,51 @@
+"""Test setup: quiet TF, two logical CPU devices, eager functions, fixed seeds.
+
+The CPU is split into two logical devices before TensorFlow starts so that
+MirroredStrategy can be tested on one machine. Functions run eagerly by default
+(fast to start, easy to debug); tests that need graph mode use the `graph_mode`
+fixture.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+tf.config.run_functions_eagerly(True)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_policy():
+    keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def graph_mode():
+    """Runs `tf.function`s as graphs for the duration of a test."""
+    tf.config.run_functions_eagerly(False)
+    yield
+    tf.config.run_functions_eagerly(True)
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs for the whole session.
+
+    A second MirroredStrategy in the same process restarts the collective
+    group/instance keys and collides with the first one's all-reduces
+    ("Shape mismatch in the collective instance"), so tests share this one.
+    """
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    assert len(devices) == 2, "the CPU is split into two logical devices above"
+    return tf.distribute.MirroredStrategy(devices)
