@@ -1,0 +1,214 @@
+"""One run configuration: every setting of a training run, paper defaults per dataset.
+
+`config.json` in a run directory holds `{"config": {...}, "versions": {...},
+"git_commit": ...}`; `RunConfig.load(path)` reads it back, so a run can be repeated
+with `python -m training.fit --config RUN_DIR/config.json`.
+
+This module imports no TensorFlow.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+
+from training.errors import UsageError
+
+DATASETS = ("shapes", "digits", "mnist", "celeb_a", "folder")
+MODELS = ("irmae", "ae", "vae", "ae_l1", "ae_l2")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+TYINGS = ("none", "shared", "transpose")
+ARCHITECTURES = ("shapes", "mnist", "celeb_a")
+
+# The paper's settings per dataset (../shared/reference/irmae-facts.md): the
+# architecture, latent size n, stack depth l (for irmae) and 100 epochs at batch
+# 32 with Adam 1e-4. digits uses the mnist architecture; a folder of images
+# defaults to the celeb_a one.
+DATASET_DEFAULTS = {
+    "shapes": {"architecture": "shapes", "latent_dim": 32, "linear_layers": 2},
+    "digits": {"architecture": "mnist", "latent_dim": 128, "linear_layers": 8},
+    "mnist": {"architecture": "mnist", "latent_dim": 128, "linear_layers": 8},
+    "celeb_a": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
+    "folder": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
+}
+PACKAGES = (
+    "irmae-keras", "tensorflow", "keras", "numpy", "tensorflow-datasets",
+    "tensorflow-probability", "tf2onnx", "onnx", "onnxruntime", "scikit-learn",
+)
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Every setting of one training run.
+
+    `None` fields take the dataset's paper default when `resolved()` is called.
+    """
+
+    dataset: str = "shapes"
+    data_dir: str | None = None
+    architecture: str | None = None
+    model: str = "irmae"
+    linear_layers: int | None = None
+    latent_dim: int | None = None
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-4
+    optimizer: str = "adam"
+    init_scale: float = 1.0
+    tying: str = "none"
+    freeze_stack: bool = False
+    stack_activation: str | None = None
+    penalty: float = 1e-4
+    kl_weight: float = 0.1
+    seed: int = 0
+    train_size: int | None = None
+    eval_size: int | None = None
+    steps_per_epoch: int | None = None
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    run_name: str | None = None
+    output_dir: str = "saved_models"
+    export: bool = True
+
+    def resolved(self):
+        """A copy with dataset defaults filled in, validated (UsageError if not)."""
+        _check_choice("--dataset", self.dataset, DATASETS)
+        defaults = DATASET_DEFAULTS[self.dataset]
+        config = dataclasses.replace(self)
+        if config.architecture is None:
+            config.architecture = defaults["architecture"]
+        if config.latent_dim is None:
+            config.latent_dim = defaults["latent_dim"]
+        if config.linear_layers is None:
+            config.linear_layers = defaults["linear_layers"] if config.model == "irmae" else 0
+        if config.run_name is None:
+            config.run_name = config.default_run_name()
+        config.validate()
+        return config
+
+    def default_run_name(self):
+        depth = self.linear_layers if self.linear_layers is not None else "d"
+        return f"{self.dataset}-{self.model}-l{depth}-n{self.latent_dim}-s{self.seed}"
+
+    def validate(self):
+        _check_choice("--dataset", self.dataset, DATASETS)
+        _check_choice("--model", self.model, MODELS)
+        _check_choice("--optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("--strategy", self.strategy, STRATEGIES)
+        _check_choice("--tying", self.tying, TYINGS)
+        _check_choice("--architecture", self.architecture, ARCHITECTURES)
+        _check_min("--linear-layers", self.linear_layers, 0)
+        _check_min("--latent-dim", self.latent_dim, 1)
+        _check_min("--epochs", self.epochs, 1)
+        _check_min("--batch-size", self.batch_size, 1)
+        for flag, value in (("--steps-per-epoch", self.steps_per_epoch),
+                            ("--train-size", self.train_size),
+                            ("--eval-size", self.eval_size)):
+            if value is not None:
+                _check_min(flag, value, 1)
+        for flag, value in (("--lr", self.lr), ("--init-scale", self.init_scale)):
+            if not value > 0:
+                raise UsageError(f"{flag} must be > 0; got {value}.")
+        for flag, value in (("--penalty", self.penalty), ("--kl-weight", self.kl_weight)):
+            if not value >= 0:
+                raise UsageError(f"{flag} must be >= 0; got {value}.")
+        if self.model in ("ae", "vae") and self.linear_layers:
+            raise UsageError(
+                f"--model {self.model} has no linear layers: -l/--linear-layers must be 0, "
+                f"got {self.linear_layers} (use --model irmae for a linear stack)."
+            )
+        if self.model == "irmae" and self.linear_layers == 0:
+            raise UsageError(
+                "--model irmae needs -l/--linear-layers >= 1 (use --model ae for l = 0)."
+            )
+        if self.dataset in ("folder",) and not self.data_dir:
+            raise UsageError("--dataset folder needs --data-dir DIR (a folder of images).")
+        if self.run_name is not None and (
+            not self.run_name or os.sep in self.run_name or self.run_name in (".", "..")
+        ):
+            raise UsageError(
+                f"--run-name must be a plain directory name; got {self.run_name!r}."
+            )
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values, source="config"):
+        """Builds a config from a dict; unknown keys are a UsageError naming them."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise UsageError(
+                f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}."
+            )
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path):
+        """Reads `config.json` (a run directory or the file itself)."""
+        if os.path.isdir(path):
+            path = os.path.join(path, "config.json")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+        except FileNotFoundError:
+            raise UsageError(f"no run configuration at {path}: pass a run directory or its config.json.") from None
+        except (OSError, json.JSONDecodeError) as error:
+            raise UsageError(f"cannot read run configuration {path}: {error}.") from None
+        values = document.get("config", document) if isinstance(document, dict) else None
+        if not isinstance(values, dict):
+            raise UsageError(f"{path} is not a run configuration (expected a JSON object).")
+        return cls.from_dict(values, source=path)
+
+    def document(self):
+        """What `config.json` holds: the settings, package versions, git commit."""
+        return {
+            "config": self.to_dict(),
+            "versions": package_versions(),
+            "python": sys.version.split()[0],
+            "git_commit": git_commit(),
+        }
+
+
+def _check_choice(flag, value, allowed):
+    if value not in allowed:
+        raise UsageError(f"{flag} must be one of {', '.join(allowed)}; got {value!r}.")
+
+
+def _check_min(flag, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"{flag} must be an integer >= {minimum}; got {value!r}.")
+
+
+def package_versions():
+    """Installed versions of the packages a run depends on (None if absent)."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit():
+    """The commit of the source tree this package runs from, or None."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        result = subprocess.run(
+            ["git", "-C", root, "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, timeout=10,
+    ).stdout.strip()
+    return f"{commit}-dirty" if dirty else commit
