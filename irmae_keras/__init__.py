@@ -2,13 +2,17 @@
 
 Public API:
     build_autoencoder, Autoencoder, PRESETS, LinearStack, fold_linear_stack,
-    and the modules `architectures`, `layers`, `models`, `folding`.
+    singular_spectrum, effective_rank, and the modules `analysis`,
+    `architectures`, `layers`, `models`, `folding`.
 """
 
+from irmae_keras import analysis
 from irmae_keras import architectures
 from irmae_keras import folding
 from irmae_keras import layers
 from irmae_keras import models
+from irmae_keras.analysis import effective_rank
+from irmae_keras.analysis import singular_spectrum
 from irmae_keras.folding import fold_linear_stack
 from irmae_keras.layers import GaussianSampler
 from irmae_keras.layers import LatentPenalty
@@ -27,10 +31,13 @@ __all__ = [
     "PRESETS",
     "VARIANTS",
     "__version__",
+    "analysis",
     "architectures",
     "build_autoencoder",
+    "effective_rank",
     "fold_linear_stack",
     "folding",
     "layers",
     "models",
+    "singular_spectrum",
 ]

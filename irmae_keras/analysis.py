@@ -1,0 +1,100 @@
+"""The singular-value spectrum of the codes and the effective rank it implies.
+
+Protocol of the official code: encode the eval set, take the covariance of the
+codes (n×n; after the linear stack), its singular values, divided by the largest.
+"""
+
+import numpy as np
+
+from irmae_keras.utils import check_choice
+
+RANK_METHODS = ("threshold", "entropy")
+
+
+def _as_codes(codes):
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2:
+        raise ValueError(
+            f"`codes` must be a 2-D array (examples, latent size); received shape {codes.shape}."
+        )
+    if codes.shape[0] < 2:
+        raise ValueError(
+            f"`codes` needs at least 2 examples for a covariance; received {codes.shape[0]}."
+        )
+    if not np.all(np.isfinite(codes)):
+        raise ValueError("`codes` contains NaN or infinite values.")
+    return codes
+
+
+def code_pca(codes):
+    """Mean, covariance eigenvalues (descending) and eigenvectors of the codes.
+
+    Args:
+        codes: array of shape `(examples, n)`.
+
+    Returns:
+        `(mean, variances, directions)`: `mean` (n,), `variances` (n,) sorted
+        descending and clipped at 0, `directions` (n, n) whose column i is the
+        principal direction of `variances[i]`.
+    """
+    codes = _as_codes(codes)
+    mean = codes.mean(axis=0)
+    covariance = np.cov(codes, rowvar=False).reshape(codes.shape[1], codes.shape[1])
+    variances, directions = np.linalg.eigh(covariance)
+    order = np.argsort(variances)[::-1]
+    return mean, np.clip(variances[order], 0.0, None), directions[:, order]
+
+
+def singular_spectrum(codes):
+    """Singular values of the code covariance, normalised by the largest.
+
+    Args:
+        codes: array of shape `(examples, n)`: codes after the linear stack.
+
+    Returns:
+        A float64 array of n values in [0, 1], descending, the first 1 (all
+        zeros when the codes do not vary).
+
+    Example:
+    ```python
+    codes = model.encoder.predict(eval_images)
+    spectrum = irmae_keras.singular_spectrum(codes)  # Fig. 2 of the paper
+    ```
+    """
+    # The covariance is symmetric positive semi-definite: its singular values
+    # are its eigenvalues.
+    _, variances, _ = code_pca(codes)
+    largest = variances[0]
+    if largest <= 0:
+        return np.zeros_like(variances)
+    return variances / largest
+
+
+def effective_rank(codes, threshold=0.01, method="threshold"):
+    """The number of dimensions the codes really use.
+
+    Args:
+        codes: array of shape `(examples, n)`.
+        threshold: float. For `"threshold"`: count the normalised singular values
+            above this fraction of the largest. Defaults to `0.01` (1 %).
+        method: str. `"threshold"` (an int count) or `"entropy"`: the
+            entropy-based effective rank exp(-Σ p_i log p_i), p_i = σ_i / Σ σ
+            (Roy & Vetterli, 2007), a float in [1, n].
+
+    Returns:
+        int for `"threshold"`, float for `"entropy"` (0 for constant codes).
+
+    Reference:
+        [Roy & Vetterli, 2007](https://ieeexplore.ieee.org/document/7098875)
+    """
+    check_choice("method", method, RANK_METHODS)
+    if not 0 <= threshold < 1:
+        raise ValueError(f"`threshold` must be in [0, 1); received {threshold!r}.")
+    spectrum = singular_spectrum(codes)
+    if spectrum[0] == 0:
+        return 0 if method == "threshold" else 0.0
+    if method == "threshold":
+        return int(np.sum(spectrum > threshold))
+    p = spectrum / spectrum.sum()
+    p = p[p > 0]
+    return float(np.exp(-np.sum(p * np.log(p))))

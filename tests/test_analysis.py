@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+import irmae_keras
+from irmae_keras.analysis import code_pca
+
+
+def _codes_of_rank(k, n=16, examples=2000, seed=0, noise=0.0):
+    """Codes spanning exactly k orthonormal directions, scales in [1, 2]."""
+    rng = np.random.default_rng(seed)
+    directions, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    latent = rng.normal(size=(examples, k)) * rng.uniform(1, 2, size=k)
+    return latent @ directions[:, :k].T + noise * rng.normal(size=(examples, n)) + 3.0
+
+
+@pytest.mark.parametrize("k", [1, 4, 7, 16])
+def test_exact_rank_k_counts_k(k):
+    codes = _codes_of_rank(k)
+    assert irmae_keras.effective_rank(codes) == k
+    spectrum = irmae_keras.singular_spectrum(codes)
+    assert spectrum.shape == (16,)
+    assert spectrum[0] == pytest.approx(1.0)
+    assert np.all(np.diff(spectrum) <= 1e-12)
+    assert np.all(spectrum[k:] < 1e-10)
+
+
+def test_small_noise_stays_below_the_threshold():
+    assert irmae_keras.effective_rank(_codes_of_rank(7, noise=1e-3)) == 7
+    assert irmae_keras.effective_rank(_codes_of_rank(7, noise=1e-3), threshold=1e-9) == 16
+
+
+def test_spectrum_matches_svd_of_covariance():
+    codes = _codes_of_rank(5, n=8, noise=0.1)
+    singular = np.linalg.svd(np.cov(codes, rowvar=False), compute_uv=False)
+    np.testing.assert_allclose(irmae_keras.singular_spectrum(codes), singular / singular[0], rtol=1e-8, atol=1e-12)
+
+
+def test_entropy_rank_of_isotropic_codes_is_n_and_of_rank_one_is_one():
+    rng = np.random.default_rng(0)
+    iso = rng.normal(size=(200000, 6))
+    assert irmae_keras.effective_rank(iso, method="entropy") == pytest.approx(6, rel=0.01)
+    assert irmae_keras.effective_rank(_codes_of_rank(1), method="entropy") == pytest.approx(1.0, abs=1e-6)
+    two = np.stack([rng.normal(size=5000) * 3, rng.normal(size=5000)], axis=1)
+    expected_p = np.array([9.0, 1.0]) / 10
+    expected = np.exp(-np.sum(expected_p * np.log(expected_p)))
+    assert irmae_keras.effective_rank(two, method="entropy") == pytest.approx(expected, rel=0.05)
+
+
+def test_constant_codes_have_rank_zero():
+    codes = np.ones((10, 4))
+    assert irmae_keras.effective_rank(codes) == 0
+    assert irmae_keras.effective_rank(codes, method="entropy") == 0.0
+    np.testing.assert_array_equal(irmae_keras.singular_spectrum(codes), np.zeros(4))
+
+
+def test_pca_directions_reconstruct_the_covariance():
+    codes = _codes_of_rank(3, n=5, noise=0.05)
+    mean, variances, directions = code_pca(codes)
+    np.testing.assert_allclose(mean, codes.mean(0))
+    np.testing.assert_allclose(directions @ np.diag(variances) @ directions.T, np.cov(codes, rowvar=False), atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "codes, kwargs, match",
+    [
+        (np.ones((1, 4)), {}, "at least 2 examples"),
+        (np.ones(4), {}, "must be a 2-D array"),
+        (np.full((3, 2), np.nan), {}, "NaN or infinite"),
+        (np.eye(3), {"method": "svd"}, r"`method` must be one of \['entropy', 'threshold'\]"),
+        (np.eye(3), {"threshold": 1.5}, r"`threshold` must be in \[0, 1\)"),
+    ],
+)
+def test_invalid_input(codes, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        irmae_keras.effective_rank(codes, **kwargs)
