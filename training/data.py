@@ -318,7 +318,8 @@ def render_shapes(factors, image_size=32):
     coordinates = tf.range(image_size, dtype=tf.float32)
     rows, cols = coordinates[None, :, None], coordinates[None, None, :]
     circle = tf.square(cols - x) + tf.square(rows - y) <= tf.square(size)
-    square = (cols >= x) & (cols <= x + size) & (rows >= y) & (rows <= y + size)
+    # Row and column tests stay (batch, 1, n) and (batch, n, 1) until one broadcast `&`.
+    square = ((cols >= x) & (cols <= x + size)) & ((rows >= y) & (rows <= y + size))
     inside = tf.where(kind < 0.5, circle, square)
     return tf.cast(inside, tf.float32)[..., None] * colour
 
