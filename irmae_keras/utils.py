@@ -1,4 +1,8 @@
-"""Small helpers shared by layers and models."""
+"""Small helpers shared by layers, models and the analysis modules."""
+
+import contextlib
+import os
+import tempfile
 
 import keras
 
@@ -32,3 +36,33 @@ def check_int(name, value, minimum):
             f"`{name}` must be an integer >= {minimum}; received {value!r}."
         )
     return value
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renames it onto `path` on success.
+
+    A reader never sees a half-written file: the temporary file lives in the
+    same directory (so `os.replace` is an atomic rename) and keeps `path`'s
+    extension (Pillow, matplotlib and Keras pick the format from it). On an
+    exception the temporary file is removed and `path` is left as it was.
+
+    Example:
+    ```python
+    with atomic_path("figures/spectrum.png") as tmp:
+        figure.savefig(tmp)
+    ```
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1]
+    )
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
