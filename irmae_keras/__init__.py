@@ -11,6 +11,7 @@ from irmae_keras import architectures
 from irmae_keras import folding
 from irmae_keras import layers
 from irmae_keras import models
+from irmae_keras import sampling
 from irmae_keras.analysis import effective_rank
 from irmae_keras.analysis import singular_spectrum
 from irmae_keras.folding import fold_linear_stack
@@ -21,13 +22,20 @@ from irmae_keras.models import PRESETS
 from irmae_keras.models import VARIANTS
 from irmae_keras.models import Autoencoder
 from irmae_keras.models import build_autoencoder
+from irmae_keras.sampling import GaussianMixtureSampler
+from irmae_keras.sampling import MultivariateGaussianSampler
+from irmae_keras.sampling import PCAGridSampler
+from irmae_keras.sampling import interpolate
 from irmae_keras.version import __version__
 
 __all__ = [
     "Autoencoder",
+    "GaussianMixtureSampler",
     "GaussianSampler",
     "LatentPenalty",
     "LinearStack",
+    "MultivariateGaussianSampler",
+    "PCAGridSampler",
     "PRESETS",
     "VARIANTS",
     "__version__",
@@ -37,7 +45,9 @@ __all__ = [
     "effective_rank",
     "fold_linear_stack",
     "folding",
+    "interpolate",
     "layers",
     "models",
+    "sampling",
     "singular_spectrum",
 ]
