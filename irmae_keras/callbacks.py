@@ -25,25 +25,9 @@ import tensorflow as tf
 from irmae_keras import plots
 from irmae_keras.analysis import rank_from_spectrum
 from irmae_keras.analysis import singular_spectrum
+from irmae_keras.utils import check_images
 from irmae_keras.utils import check_int
-
-
-def _predict_in_batches(network, images, batch_size):
-    """`network(images)` in batches, as numpy (no `predict` loop inside `fit`)."""
-    return np.concatenate([
-        keras.ops.convert_to_numpy(network(images[i:i + batch_size], training=False))
-        for i in range(0, len(images), batch_size)
-    ])
-
-
-def _check_images(images, minimum):
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[0] < minimum:
-        raise ValueError(
-            f"`images` must be an array (N >= {minimum}, height, width, channels); "
-            f"received shape {images.shape}."
-        )
-    return images
+from irmae_keras.utils import map_in_batches
 
 
 class _EpochSummaryCallback(keras.callbacks.Callback):
@@ -111,7 +95,7 @@ class RankMonitor(_EpochSummaryCallback):
                  max_images=2048, batch_size=256, intrinsic_dim=None):
         super().__init__(log_dir, frequency)
         check_int("max_images", max_images, 2)
-        self.eval_images = _check_images(eval_images, 2)[:max_images]
+        self.eval_images = check_images("eval_images", eval_images, 2)[:max_images]
         # Validates `threshold` now rather than after the first epoch.
         rank_from_spectrum(np.ones(1), threshold)
         self.threshold = threshold
@@ -131,7 +115,9 @@ class RankMonitor(_EpochSummaryCallback):
         if not self._due(epoch):
             logs["effective_rank"] = logs["entropy_rank"] = float("nan")
             return
-        codes = _predict_in_batches(self.model.encoder, self.eval_images, self.batch_size)
+        codes = map_in_batches(
+            lambda x: self.model.encoder(x, training=False), self.eval_images, self.batch_size
+        )
         self.spectrum = singular_spectrum(codes)
         rank = rank_from_spectrum(self.spectrum, self.threshold)
         entropy = rank_from_spectrum(self.spectrum, method="entropy")
@@ -176,12 +162,12 @@ class ReconstructionGrid(_EpochSummaryCallback):
                 f"received {log_dir!r}."
             )
         super().__init__(log_dir, frequency)
-        self.images = _check_images(images, 1)
+        self.images = check_images("images", images)
 
     def on_epoch_end(self, epoch, logs=None):
         if not self._due(epoch):
             return
-        reconstructions = _predict_in_batches(self.model, self.images, len(self.images))
+        reconstructions = keras.ops.convert_to_numpy(self.model(self.images, training=False))
         grid = plots.image_grid(
             np.concatenate([self.images, reconstructions]), rows=2, cols=len(self.images)
         )

@@ -22,13 +22,13 @@ images = irmae_keras.sampling.generate(model, sampler, n=100, seed=0)
 
 import warnings
 
-import keras
 import numpy as np
 
 from irmae_keras.analysis import _as_codes
 from irmae_keras.analysis import code_pca
 from irmae_keras.utils import check_choice
 from irmae_keras.utils import check_int
+from irmae_keras.utils import map_in_batches
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -392,7 +392,6 @@ def decode(model, codes, batch_size=256):
     Returns:
         float32 images `(examples, height, width, channels)` in [0, 1].
     """
-    check_int("batch_size", batch_size, 1)
     codes = np.asarray(codes, dtype=np.float32)
     latent_dim = model.decoder.input_shape[-1]
     if codes.ndim != 2 or codes.shape[1] != latent_dim or not len(codes):
@@ -400,11 +399,8 @@ def decode(model, codes, batch_size=256):
             f"`codes` must have shape (examples >= 1, {latent_dim}) for this decoder; "
             f"received {codes.shape}."
         )
-    batches = [
-        keras.ops.convert_to_numpy(model.decoder(codes[i:i + batch_size], training=False))
-        for i in range(0, len(codes), batch_size)
-    ]
-    return np.clip(np.concatenate(batches), 0.0, 1.0).astype(np.float32)
+    images = map_in_batches(lambda x: model.decoder(x, training=False), codes, batch_size)
+    return np.clip(images, 0.0, 1.0).astype(np.float32)
 
 
 def generate(model, sampler, n=100, seed=None, batch_size=256):

@@ -5,6 +5,7 @@ import os
 import tempfile
 
 import keras
+import numpy as np
 
 
 def float32_if_mixed():
@@ -66,3 +67,34 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def check_images(name, images, minimum=1):
+    """`images` as float32 NHWC in [0, 1] with >= `minimum` images, or a ValueError."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[0] < minimum:
+        raise ValueError(
+            f"`{name}` must be an array (N >= {minimum}, height, width, channels); "
+            f"received shape {images.shape}."
+        )
+    images = images.astype(np.float32, copy=False)
+    low, high = float(images.min()), float(images.max())
+    if not (0.0 <= low and high <= 1.0):
+        raise ValueError(
+            f"`{name}` must be float images in [0, 1]; received values in "
+            f"[{low:g}, {high:g}] (divide uint8 images by 255)."
+        )
+    return images
+
+
+def map_in_batches(function, inputs, batch_size):
+    """`function(batch)` over `inputs` in batches, concatenated as one numpy array.
+
+    Used instead of `Model.predict` where that would start a second predict
+    loop (inside `fit` callbacks) or where each batch needs preprocessing.
+    """
+    check_int("batch_size", batch_size, 1)
+    return np.concatenate([
+        keras.ops.convert_to_numpy(function(inputs[i:i + batch_size]))
+        for i in range(0, len(inputs), batch_size)
+    ])

@@ -114,7 +114,7 @@ class TestRankMonitor:
             RankMonitor(square_images((32, 32, 3), batch=4), **kwargs)
 
     def test_invalid_images(self):
-        with pytest.raises(ValueError, match=r"`images` must be an array \(N >= 2, height, width, channels\)"):
+        with pytest.raises(ValueError, match=r"`eval_images` must be an array \(N >= 2, height, width, channels\)"):
             RankMonitor(np.zeros((1, 32, 32, 3)))
 
 
