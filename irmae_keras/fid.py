@@ -21,9 +21,10 @@ the official code has none; this project's protocol (also in
     These weights are not the TF-slim graph of published FIDs: compare values
     within this project, not with papers.
   - `DomainFeatures` (shapes, digits, MNIST; works offline): a small CNN trained
-    on the train split's labels (10 digit classes) or factors (shapes: the 7
-    factors, standardised, by regression); its 128-value penultimate layer.
-    Stored with the run, so every model of a data set is scored by one network.
+    on the train split's labels (10 digit classes), factors (shapes: the 7
+    factors, standardised, by regression) or 0/1 attributes; its 128-value
+    penultimate layer. Stored with the run, so every model of a data set is
+    scored by one network.
 - **Statistics**: float64 mean and unbiased covariance; the matrix square root
   by `scipy.linalg.sqrtm`, retried with ε·I (ε = 1e-6) added to both
   covariances when the product is singular; a negligible imaginary part is
@@ -297,8 +298,10 @@ class DomainFeatures:
     they are ([0, 1], no resizing).
 
     The task follows the labels given to `fit`:
-    - integer labels `(N,)` (digits, MNIST): classification, softmax
+    - integer labels `(N,)` (digits, MNIST, folder): classification, softmax
       cross-entropy over `max(label) + 1` classes;
+    - integer 0/1 labels `(N, k)` (CelebA's 40 attributes): multi-label,
+      sigmoid cross-entropy per attribute;
     - float targets `(N,)` or `(N, k)` (shapes: the 7 factors type, size,
       colour r/g/b, x, y): regression, mean squared error on targets
       standardised to zero mean and unit variance (factors on different scales
@@ -333,7 +336,8 @@ class DomainFeatures:
 
         Args:
             images: float32 `(N, H, W, C)` in [0, 1] (H, W >= 8).
-            labels: int `(N,)` classes, or float `(N,)` / `(N, k)` targets.
+            labels: int `(N,)` classes, int 0/1 `(N, k)` attributes, or float
+                `(N,)` / `(N, k)` targets.
             epochs: int. Defaults to `5`.
             seed: int. Seeds the initialisation and the shuffling. Defaults to `0`.
             batch_size: int. Defaults to `64`.
@@ -363,18 +367,27 @@ class DomainFeatures:
                 f"`labels` must have shape ({count},) or ({count}, k), one row per "
                 f"image; received {labels.shape}."
             )
-        if np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1:
+        if np.issubdtype(labels.dtype, np.integer):
             if labels.min() < 0:
-                raise ValueError("Integer `labels` are class indices and must be >= 0.")
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            return labels.astype(np.int32), int(labels.max()) + 1, loss
+                raise ValueError("Integer `labels` are class indices or 0/1 attributes: must be >= 0.")
+            if labels.ndim == 1:
+                loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                return labels.astype(np.int32), int(labels.max()) + 1, loss
+            if labels.max() > 1:
+                raise ValueError(
+                    "Integer `labels` of shape (N, k) are binary attributes: values must "
+                    f"be 0 or 1; received a maximum of {labels.max()}."
+                )
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+            return labels.astype(np.float32), labels.shape[1], loss
         if np.issubdtype(labels.dtype, np.floating):
             targets = labels.reshape(count, -1).astype(np.float64)
             std = targets.std(axis=0)
             targets = (targets - targets.mean(axis=0)) / np.where(std > 0, std, 1.0)
             return targets.astype(np.float32), targets.shape[1], keras.losses.MeanSquaredError()
         raise ValueError(
-            "`labels` must be integer class indices (N,) or float targets (N,) / (N, k); "
+            "`labels` must be integer classes (N,), 0/1 attributes (N, k), or float "
+            "targets (N,) / (N, k); "
             f"received dtype {labels.dtype} with shape {labels.shape}."
         )
 

@@ -177,6 +177,13 @@ class TestDomainFeatures:
         assert extractor.history["loss"][-1] < 0.5 * extractor.history["loss"][0]
         assert extractor(images[:4]).shape == (4, 8)
 
+    def test_multi_label_on_binary_attributes(self, half_squares):
+        images, classes, factors = half_squares
+        attributes = np.stack([classes, factors[:, 2] >= 4], axis=1).astype(np.int32)
+        extractor = DomainFeatures(feature_dim=8).fit(images, attributes, epochs=6, seed=0)
+        assert extractor.model.output_shape == (None, 2)
+        assert extractor.history["loss"][-1] < 0.7 * extractor.history["loss"][0]
+
     def test_same_seed_same_features(self, half_squares):
         images, classes, _ = half_squares
         a = DomainFeatures(feature_dim=4).fit(images[:64], classes[:64], epochs=1, seed=3)
@@ -187,8 +194,9 @@ class TestDomainFeatures:
         "labels, match",
         [
             (np.zeros(5, np.int64), r"`labels` must have shape \(4,\) or \(4, k\)"),
-            (np.array(["a", "b", "c", "d"]), "must be integer class indices"),
+            (np.array(["a", "b", "c", "d"]), r"must be integer classes \(N,\), 0/1 attributes \(N, k\)"),
             (np.array([0, -1, 1, 0]), "must be >= 0"),
+            (np.full((4, 3), 2), "are binary attributes: values must be 0 or 1; received a maximum of 2"),
         ],
     )
     def test_invalid_labels(self, labels, match):
