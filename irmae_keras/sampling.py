@@ -23,6 +23,8 @@ images = irmae_keras.sampling.generate(model, sampler, n=100, seed=0)
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 
 from irmae_keras.analysis import _as_codes
 from irmae_keras.analysis import code_pca
@@ -186,10 +188,6 @@ class GaussianMixtureSampler(CodeSampler):
         self.mixture = None
 
     def fit(self, codes):
-        # scikit-learn is imported here, not at import time: only this sampler needs it.
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import GaussianMixture
-
         codes = _as_codes(codes)
         if codes.shape[0] < self.n_components:
             raise ValueError(
