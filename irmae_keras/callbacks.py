@@ -31,7 +31,7 @@ from irmae_keras.utils import map_in_batches
 
 
 class _EpochSummaryCallback(keras.callbacks.Callback):
-    """Runs `_on_due_epoch` every `frequency` epochs; owns a summary writer."""
+    """Shared parts: the every-`frequency`-epochs test and a lazily opened summary writer."""
 
     def __init__(self, log_dir, frequency):
         super().__init__()

@@ -60,7 +60,13 @@ def _cholesky(covariance, jitter):
     """
     covariance = np.asarray(covariance, dtype=np.float64)
     scale = max(float(np.trace(covariance)) / covariance.shape[-1], np.finfo(np.float64).tiny)
-    return np.linalg.cholesky(covariance + jitter * scale * np.eye(covariance.shape[-1]))
+    try:
+        return np.linalg.cholesky(covariance + jitter * scale * np.eye(covariance.shape[-1]))
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"The code covariance is singular and `jitter`={jitter} does not make it "
+            "positive definite; use a `jitter` > 0 such as 1e-6."
+        ) from None
 
 
 class CodeSampler:

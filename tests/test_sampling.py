@@ -40,6 +40,13 @@ class TestMultivariateGaussianSampler:
         # The samples stay in the codes' 3-D subspace (up to the jitter).
         assert irmae_keras.effective_rank(samples) == 3
 
+    def test_zero_jitter_on_a_constant_code_dimension_is_an_error(self):
+        codes = np.c_[np.random.default_rng(0).normal(size=(50, 2)), np.ones(50)]
+        assert irmae_keras.MultivariateGaussianSampler().fit(codes).sample(3, seed=0).shape == (3, 3)
+        sampler = irmae_keras.MultivariateGaussianSampler(jitter=0.0).fit(codes)
+        with pytest.raises(ValueError, match="singular and `jitter`=0.0 does not make it positive definite"):
+            sampler.sample(3, seed=0)
+
     def test_same_seed_repeats_and_another_seed_differs(self):
         sampler = irmae_keras.MultivariateGaussianSampler().fit(codes_of_rank(2, n=4))
         np.testing.assert_array_equal(sampler.sample(5, seed=3), sampler.sample(5, seed=3))
