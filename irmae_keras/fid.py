@@ -27,8 +27,8 @@ the official code has none; this project's protocol (also in
     scored by one network.
 - **Statistics**: float64 mean and unbiased covariance; the matrix square root
   by `scipy.linalg.sqrtm`, retried with ε·I (ε = 1e-6) added to both
-  covariances when the product is singular; a negligible imaginary part is
-  dropped; rounding below 0 is clipped to 0.
+  covariances when the product is singular; an imaginary part whose diagonal
+  is negligible is dropped; rounding below 0 is clipped to 0.
 - FID is biased by N: compare only values with the same N, eval images and
   extractor (its `name` goes with every reported value).
 - Cost: `sqrtm` of a 2048×2048 product takes about 30 s on 2 CPU cores (the
@@ -79,7 +79,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
     `‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^{1/2})`. When `scipy.linalg.sqrtm`
     of the product is not finite (a singular product), it is retried with
     `eps`·I added to both covariances; an imaginary part (rounding) is dropped
-    when below 1e-3 of the largest diagonal value, else it is an error.
+    when its diagonal stays below 1e-3 of the largest diagonal value (or 1e-3),
+    else it is an error.
 
     Args:
         mu1: (d,) mean of the first set.
@@ -112,10 +113,11 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
         offset = eps * np.eye(d)
         root = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(root):
-        imaginary = np.abs(root.imag).max()
+        # Only the diagonal enters the trace.
+        imaginary = np.abs(np.diagonal(root).imag).max()
         if imaginary > 1e-3 * max(1.0, np.abs(np.diagonal(root).real).max()):
             raise ValueError(
-                f"The square root of sigma1·sigma2 has an imaginary part of {imaginary:g}: "
+                f"The square root of sigma1·sigma2 has an imaginary diagonal of up to {imaginary:g}: "
                 "the covariances are not positive semi-definite (or too few examples)."
             )
         root = root.real

@@ -75,6 +75,10 @@ class TestFrechetDistance:
         nilpotent = np.array([[0.0, 1.0], [0.0, 0.0]])  # sqrtm(product) is infinite
         assert np.isfinite(frechet_distance(np.zeros(2), nilpotent, np.zeros(2), nilpotent.T @ nilpotent))
 
+    def test_a_covariance_that_is_not_positive_semi_definite_is_an_error(self):
+        with pytest.raises(ValueError, match="has an imaginary diagonal of up to 1: the covariances are not positive semi-definite"):
+            frechet_distance(np.zeros(2), np.diag([-1.0, 1.0]), np.zeros(2), np.eye(2))
+
     def test_non_negative_on_random_sets(self):
         rng = np.random.default_rng(5)
         for seed in range(5):
