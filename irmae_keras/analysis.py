@@ -11,18 +11,22 @@ from irmae_keras.utils import check_choice
 RANK_METHODS = ("threshold", "entropy")
 
 
-def _as_codes(codes):
+def _as_codes(codes, name="codes"):
+    """`codes` as a float64 (examples, width) array with >= 2 finite rows.
+
+    `name` is the argument named in the error (codes, features, ...).
+    """
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2:
         raise ValueError(
-            f"`codes` must be a 2-D array (examples, latent size); received shape {codes.shape}."
+            f"`{name}` must be a 2-D array (examples, width); received shape {codes.shape}."
         )
     if codes.shape[0] < 2:
         raise ValueError(
-            f"`codes` needs at least 2 examples for a covariance; received {codes.shape[0]}."
+            f"`{name}` needs at least 2 examples for a covariance; received {codes.shape[0]}."
         )
     if not np.all(np.isfinite(codes)):
-        raise ValueError("`codes` contains NaN or infinite values.")
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
     return codes
 
 
@@ -87,10 +91,25 @@ def effective_rank(codes, threshold=0.01, method="threshold"):
     Reference:
         [Roy & Vetterli, 2007](https://ieeexplore.ieee.org/document/7098875)
     """
+    return rank_from_spectrum(singular_spectrum(codes), threshold, method)
+
+
+def rank_from_spectrum(spectrum, threshold=0.01, method="threshold"):
+    """`effective_rank` of codes whose `singular_spectrum` is already known.
+
+    Args:
+        spectrum: array of n normalised singular values, descending (the output
+            of `singular_spectrum`).
+        threshold: float. See `effective_rank`. Defaults to `0.01`.
+        method: str. `"threshold"` or `"entropy"`. Defaults to `"threshold"`.
+
+    Returns:
+        int for `"threshold"`, float for `"entropy"` (0 for an all-zero spectrum).
+    """
     check_choice("method", method, RANK_METHODS)
     if not 0 <= threshold < 1:
         raise ValueError(f"`threshold` must be in [0, 1); received {threshold!r}.")
-    spectrum = singular_spectrum(codes)
+    spectrum = np.asarray(spectrum, dtype=np.float64)
     if spectrum[0] == 0:
         return 0 if method == "threshold" else 0.0
     if method == "threshold":

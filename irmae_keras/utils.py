@@ -1,6 +1,11 @@
-"""Small helpers shared by layers and models."""
+"""Small helpers shared by layers, models and the analysis modules."""
+
+import contextlib
+import os
+import tempfile
 
 import keras
+import numpy as np
 
 
 def float32_if_mixed():
@@ -32,3 +37,64 @@ def check_int(name, value, minimum):
             f"`{name}` must be an integer >= {minimum}; received {value!r}."
         )
     return value
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renames it onto `path` on success.
+
+    A reader never sees a half-written file: the temporary file lives in the
+    same directory (so `os.replace` is an atomic rename) and keeps `path`'s
+    extension (Pillow, matplotlib and Keras pick the format from it). On an
+    exception the temporary file is removed and `path` is left as it was.
+
+    Example:
+    ```python
+    with atomic_path("figures/spectrum.png") as tmp:
+        figure.savefig(tmp)
+    ```
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1]
+    )
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def check_images(name, images, minimum=1):
+    """`images` as float32 NHWC in [0, 1] with >= `minimum` images, or a ValueError."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[0] < minimum:
+        raise ValueError(
+            f"`{name}` must be an array (N >= {minimum}, height, width, channels); "
+            f"received shape {images.shape}."
+        )
+    images = images.astype(np.float32, copy=False)
+    low, high = float(images.min()), float(images.max())
+    if not (0.0 <= low and high <= 1.0):
+        raise ValueError(
+            f"`{name}` must be float images in [0, 1]; received values in "
+            f"[{low:g}, {high:g}] (divide uint8 images by 255)."
+        )
+    return images
+
+
+def map_in_batches(function, inputs, batch_size):
+    """`function(batch)` over `inputs` in batches, concatenated as one numpy array.
+
+    Used instead of `Model.predict` where that would start a second predict
+    loop (inside `fit` callbacks) or where each batch needs preprocessing.
+    """
+    check_int("batch_size", batch_size, 1)
+    return np.concatenate([
+        keras.ops.convert_to_numpy(function(inputs[i:i + batch_size]))
+        for i in range(0, len(inputs), batch_size)
+    ])

@@ -55,3 +55,11 @@ def square_images(shape, batch=8, seed=0):
         top, left = rng.integers(0, height - size), rng.integers(0, width - size)
         images[i, top:top + size, left:left + size, :] = rng.uniform(0.5, 1.0, channels)
     return images
+
+
+def codes_of_rank(k, n=16, examples=2000, seed=0, noise=0.0):
+    """Codes spanning exactly k orthonormal directions, scales in [1, 2], mean 3."""
+    rng = np.random.default_rng(seed)
+    directions, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    latent = rng.normal(size=(examples, k)) * rng.uniform(1, 2, size=k)
+    return latent @ directions[:, :k].T + noise * rng.normal(size=(examples, n)) + 3.0

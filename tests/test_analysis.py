@@ -3,19 +3,13 @@ import pytest
 
 import irmae_keras
 from irmae_keras.analysis import code_pca
-
-
-def _codes_of_rank(k, n=16, examples=2000, seed=0, noise=0.0):
-    """Codes spanning exactly k orthonormal directions, scales in [1, 2]."""
-    rng = np.random.default_rng(seed)
-    directions, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    latent = rng.normal(size=(examples, k)) * rng.uniform(1, 2, size=k)
-    return latent @ directions[:, :k].T + noise * rng.normal(size=(examples, n)) + 3.0
+from irmae_keras.analysis import rank_from_spectrum
+from tests.helpers import codes_of_rank
 
 
 @pytest.mark.parametrize("k", [1, 4, 7, 16])
 def test_exact_rank_k_counts_k(k):
-    codes = _codes_of_rank(k)
+    codes = codes_of_rank(k)
     assert irmae_keras.effective_rank(codes) == k
     spectrum = irmae_keras.singular_spectrum(codes)
     assert spectrum.shape == (16,)
@@ -25,12 +19,12 @@ def test_exact_rank_k_counts_k(k):
 
 
 def test_small_noise_stays_below_the_threshold():
-    assert irmae_keras.effective_rank(_codes_of_rank(7, noise=1e-3)) == 7
-    assert irmae_keras.effective_rank(_codes_of_rank(7, noise=1e-3), threshold=1e-9) == 16
+    assert irmae_keras.effective_rank(codes_of_rank(7, noise=1e-3)) == 7
+    assert irmae_keras.effective_rank(codes_of_rank(7, noise=1e-3), threshold=1e-9) == 16
 
 
 def test_spectrum_matches_svd_of_covariance():
-    codes = _codes_of_rank(5, n=8, noise=0.1)
+    codes = codes_of_rank(5, n=8, noise=0.1)
     singular = np.linalg.svd(np.cov(codes, rowvar=False), compute_uv=False)
     np.testing.assert_allclose(irmae_keras.singular_spectrum(codes), singular / singular[0], rtol=1e-8, atol=1e-12)
 
@@ -39,7 +33,7 @@ def test_entropy_rank_of_isotropic_codes_is_n_and_of_rank_one_is_one():
     rng = np.random.default_rng(0)
     iso = rng.normal(size=(200000, 6))
     assert irmae_keras.effective_rank(iso, method="entropy") == pytest.approx(6, rel=0.01)
-    assert irmae_keras.effective_rank(_codes_of_rank(1), method="entropy") == pytest.approx(1.0, abs=1e-6)
+    assert irmae_keras.effective_rank(codes_of_rank(1), method="entropy") == pytest.approx(1.0, abs=1e-6)
     two = np.stack([rng.normal(size=5000) * 3, rng.normal(size=5000)], axis=1)
     expected_p = np.array([9.0, 1.0]) / 10
     expected = np.exp(-np.sum(expected_p * np.log(expected_p)))
@@ -54,7 +48,7 @@ def test_constant_codes_have_rank_zero():
 
 
 def test_pca_directions_reconstruct_the_covariance():
-    codes = _codes_of_rank(3, n=5, noise=0.05)
+    codes = codes_of_rank(3, n=5, noise=0.05)
     mean, variances, directions = code_pca(codes)
     np.testing.assert_allclose(mean, codes.mean(0))
     np.testing.assert_allclose(directions @ np.diag(variances) @ directions.T, np.cov(codes, rowvar=False), atol=1e-8)
@@ -73,3 +67,11 @@ def test_pca_directions_reconstruct_the_covariance():
 def test_invalid_input(codes, kwargs, match):
     with pytest.raises(ValueError, match=match):
         irmae_keras.effective_rank(codes, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["threshold", "entropy"])
+def test_rank_from_spectrum_equals_effective_rank(method):
+    codes = codes_of_rank(5, n=8, noise=0.05)
+    spectrum = irmae_keras.singular_spectrum(codes)
+    assert rank_from_spectrum(spectrum, 0.01, method) == irmae_keras.effective_rank(codes, 0.01, method)
+    assert rank_from_spectrum(spectrum, 0.5, method) == irmae_keras.effective_rank(codes, 0.5, method)
