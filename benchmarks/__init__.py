@@ -1,0 +1,1 @@
+"""Throughput / latency scripts printing JSON; not part of the test run."""
