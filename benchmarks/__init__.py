@@ -1,1 +1,1 @@
-"""Throughput / latency scripts printing JSON; not part of the test run."""
+"""Throughput and latency scripts; each prints one JSON object. Not part of the test run."""

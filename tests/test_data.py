@@ -356,6 +356,23 @@ class TestTfdsOffline:
         assert data.download_host_reachable("example.invalid", timeout_s=0.3) is False
         assert time.monotonic() - started < 2
 
+    def test_probe_returns_as_soon_as_the_lookup_fails(self, monkeypatch):
+        def fail(*args, **kwargs):
+            raise socket.gaierror(-2, "Name or service not known")
+
+        monkeypatch.setattr(socket, "create_connection", fail)
+        started = time.monotonic()
+        assert data.download_host_reachable("example.invalid", timeout_s=5) is False
+        assert time.monotonic() - started < 1
+
+    def test_probe_reports_an_open_connection(self, monkeypatch):
+        class Connection:
+            def close(self):
+                pass
+
+        monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: Connection())
+        assert data.download_host_reachable("example.invalid", timeout_s=5) is True
+
     def test_real_offline_load_fails_within_10_seconds(self, tmp_path):
         if data.download_host_reachable(data.DOWNLOAD_HOSTS["mnist"]):
             pytest.skip("the download host is reachable: this test is for offline machines")

@@ -318,7 +318,8 @@ def render_shapes(factors, image_size=32):
     coordinates = tf.range(image_size, dtype=tf.float32)
     rows, cols = coordinates[None, :, None], coordinates[None, None, :]
     circle = tf.square(cols - x) + tf.square(rows - y) <= tf.square(size)
-    square = (cols >= x) & (cols <= x + size) & (rows >= y) & (rows <= y + size)
+    # Row and column tests stay (batch, 1, n) and (batch, n, 1) until one broadcast `&`.
+    square = ((cols >= x) & (cols <= x + size)) & ((rows >= y) & (rows <= y + size))
     inside = tf.where(kind < 0.5, circle, square)
     return tf.cast(inside, tf.float32)[..., None] * colour
 
@@ -550,6 +551,7 @@ def _pillow_decoder(options, crop, sources_are_paths):
         return images, ok
 
     def decode(sources, names):
+        # Stateless: the same sources always decode to the same images (skips only log).
         images, ok = tf.numpy_function(
             decode_batch, [sources, names], [tf.uint8, tf.bool], stateful=False
         )
@@ -698,17 +700,22 @@ def download_host_reachable(host, timeout_s=PROBE_TIMEOUT_S):
         bool.
     """
     address = _proxy_for(host) or (host, 443)
-    reached = threading.Event()
+    outcome = {}
+    finished = threading.Event()
 
     def connect():
         try:
             socket.create_connection(address, timeout=timeout_s).close()
-            reached.set()
+            outcome["reached"] = True
         except OSError:
-            pass
+            outcome["reached"] = False
+        finally:
+            finished.set()
 
     threading.Thread(target=connect, daemon=True, name=f"probe-{host}").start()
-    return reached.wait(timeout_s)
+    # A failed lookup returns at once; only a hanging one waits out the timeout.
+    finished.wait(timeout_s)
+    return outcome.get("reached", False)
 
 
 def _not_prepared_message(name, looked_in, why):
@@ -745,14 +752,16 @@ def _prepared_tfds_builder(name, data_dir):
     return builder
 
 
-def _capped(dataset, size):
-    """Takes the first `size` examples; returns (dataset, number of examples)."""
+def _capped(dataset, size, name):
+    """Takes the first `size` examples; returns (dataset, number of examples or its bound)."""
     if size is not None:
         dataset = dataset.take(size)
     n = int(dataset.cardinality())
-    if n < 0:
-        raise DataError(f"cannot count the examples of {dataset!r}; pass size=N")
-    return dataset, n
+    if n >= 0:
+        return dataset, n
+    if size is not None:
+        return dataset, size
+    raise DataError(f"cannot count the examples of {name}; pass size=N (--size N)")
 
 
 def _mnist_dataset(split, size, data_dir, options):
@@ -762,7 +771,7 @@ def _mnist_dataset(split, size, data_dir, options):
         lambda example: (example["image"], tf.cast(example["label"], tf.int32)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    source, n = _capped(source, size)
+    source, n = _capped(source, size, "mnist")
     return _in_memory_pipeline(
         source,
         n,
@@ -790,7 +799,7 @@ def _celeb_a_tfds_dataset(split, size, data_dir, options):
         lambda ex: (ex["image"], ex["tfds_id"], _celeb_a_attribute_vector(ex["attributes"])),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    items, n = _capped(items, size)
+    items, n = _capped(items, size, "celeb_a")
     decode = _pillow_decoder(options, CELEB_A_CROP, sources_are_paths=False)
     # tfds shards are files: leave auto-sharding to tf.data (it shards by file).
     return _decoded_pipeline(
@@ -802,17 +811,26 @@ def _celeb_a_tfds_dataset(split, size, data_dir, options):
 # CelebA from the official files
 
 
-def _first_existing(data_dir, candidates):
-    for candidate in candidates:
-        path = os.path.join(data_dir, candidate)
+# Sub-folder of each file in the official download (Img/, Eval/, Anno/); flat layouts work too.
+CELEB_A_OFFICIAL_FOLDERS = {
+    "img_align_celeba": "Img",
+    "list_eval_partition.txt": "Eval",
+    "list_attr_celeba.txt": "Anno",
+}
+
+
+def _celeb_a_path(data_dir, file_name):
+    """data_dir/file_name, else data_dir/<official folder>/file_name; None if neither exists."""
+    for folder in ("", CELEB_A_OFFICIAL_FOLDERS[file_name]):
+        path = os.path.join(data_dir, folder, file_name)
         if os.path.exists(path):
             return path
     return None
 
 
 def _celeb_a_images_dir(data_dir):
-    """The folder of aligned images: data_dir/img_align_celeba or data_dir/Img/img_align_celeba."""
-    path = _first_existing(data_dir, ("img_align_celeba", os.path.join("Img", "img_align_celeba")))
+    """The folder of aligned images, or None when data_dir has none."""
+    path = _celeb_a_path(data_dir, "img_align_celeba")
     return path if path and os.path.isdir(path) else None
 
 
@@ -875,9 +893,7 @@ def _celeb_a_labels(data_dir, names, labels):
     """Attribute labels of `names` (zeros when not asked for)."""
     if not labels:
         return np.zeros((len(names), len(CELEB_A_ATTRIBUTES)), np.int32)
-    path = _first_existing(
-        data_dir, ("list_attr_celeba.txt", os.path.join("Anno", "list_attr_celeba.txt"))
-    )
+    path = _celeb_a_path(data_dir, "list_attr_celeba.txt")
     if path is None:
         raise DataError(
             f"labels=True needs list_attr_celeba.txt in {data_dir!r} (or its Anno/); copy the "
@@ -894,9 +910,7 @@ def _celeb_a_labels(data_dir, names, labels):
 
 
 def _celeb_a_folder_dataset(split, size, data_dir, images_dir, options):
-    partition = _first_existing(
-        data_dir, ("list_eval_partition.txt", os.path.join("Eval", "list_eval_partition.txt"))
-    )
+    partition = _celeb_a_path(data_dir, "list_eval_partition.txt")
     if partition is None:
         raise DataError(
             f"CelebA in {data_dir!r} has {os.path.basename(images_dir)}/ but no "
