@@ -115,7 +115,9 @@ def _check_folding(folded, folded_codes, evaluation):
         "folded autoencoder", _predict(folded, evaluation.images),
         evaluation.reconstructions, tolerance)
     return {"mode": folded.folded, "tolerance": tolerance,
-            "max_abs_diff": {"codes": codes, "reconstruction": reconstruction}}
+            "max_abs_diff": {"codes": codes, "reconstruction": reconstruction},
+            "allowed": {"codes": verify.allowance(tolerance, evaluation.codes),
+                        "reconstruction": verify.allowance(tolerance, evaluation.reconstructions)}}
 
 
 def _write_savedmodel(staging, folded, model, evaluation):

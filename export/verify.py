@@ -28,10 +28,15 @@ def max_abs_diff(got, want):
     return float(np.max(np.abs(got - want)))
 
 
+def allowance(tolerance, want):
+    """The max abs diff allowed against reference values `want`."""
+    return tolerance * max(1.0, float(np.max(np.abs(want), initial=0.0)))
+
+
 def check_close(what, got, want, tolerance):
     """The max abs diff of `got` vs `want`; ParityError if it exceeds the allowance."""
     diff = max_abs_diff(got, want)
-    allowed = tolerance * max(1.0, float(np.max(np.abs(want), initial=0.0)))
+    allowed = allowance(tolerance, want)
     if not diff <= allowed:  # also catches NaN
         raise ParityError(
             f"{what}: max abs diff {diff:.3g} vs the Keras model exceeds {allowed:.3g}; "

@@ -164,6 +164,9 @@ def test_manifest_records_parity_rank_dataset_and_versions(exported, trained, ev
     folding = manifest["folding"]
     assert folding["mode"] == "dense"
     assert max(folding["max_abs_diff"].values()) <= 1e-5
+    codes = _np(model.encoder(eval_images))
+    assert folding["allowed"]["codes"] == pytest.approx(1e-5 * max(1.0, np.abs(codes).max()))
+    assert folding["allowed"]["reconstruction"] == pytest.approx(1e-5)  # tanh output: |x| <= 1
     versions = manifest["versions"]
     assert tuple(map(int, versions["tf2onnx"].split(".")[:2])) >= (1, 17)
     assert versions["onnxruntime"] == onnxruntime.__version__
