@@ -34,6 +34,14 @@ DATASET_DEFAULTS = {
     "celeb_a": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
     "folder": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
 }
+# Which architectures fit a dataset's images (a folder is resized to any).
+DATASET_ARCHITECTURES = {
+    "shapes": ("shapes",),
+    "digits": ("mnist",),
+    "mnist": ("mnist",),
+    "celeb_a": ("celeb_a",),
+    "folder": ARCHITECTURES,
+}
 PACKAGES = (
     "irmae-keras", "tensorflow", "keras", "numpy", "tensorflow-datasets",
     "tensorflow-probability", "tf2onnx", "onnx", "onnxruntime", "scikit-learn",
@@ -101,6 +109,11 @@ class RunConfig:
         _check_choice("--strategy", self.strategy, STRATEGIES)
         _check_choice("--tying", self.tying, TYINGS)
         _check_choice("--architecture", self.architecture, ARCHITECTURES)
+        if self.architecture not in DATASET_ARCHITECTURES[self.dataset]:
+            raise UsageError(
+                f"--architecture {self.architecture} does not fit --dataset {self.dataset}; "
+                f"use {' or '.join(DATASET_ARCHITECTURES[self.dataset])}."
+            )
         _check_min("--linear-layers", self.linear_layers, 0)
         _check_min("--latent-dim", self.latent_dim, 1)
         _check_min("--epochs", self.epochs, 1)

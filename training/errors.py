@@ -3,9 +3,11 @@
 This module imports nothing heavy: the TF-free deploy tools use it too.
 """
 
+import argparse
 import sys
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 class UsageError(ValueError):
@@ -20,8 +22,21 @@ class DataError(UsageError):
     """A dataset that cannot be found, read or decoded."""
 
 
+class RunFailed(RuntimeError):
+    """A run that started but could not finish (e.g. the loss became NaN): exit 1."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose mistakes raise UsageError (one line, exit 2) instead of
+    printing the whole usage block."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def run_cli(main, argv=None, prog=None):
-    """Runs `main(argv)` and exits: 0 on success, 2 with one line on a UsageError.
+    """Runs `main(argv)` and exits: 0 on success, 2 with one line on a UsageError,
+    1 with one line on a RunFailed.
 
     Args:
         main: callable taking the argument list and returning an exit code or None.
@@ -30,9 +45,9 @@ def run_cli(main, argv=None, prog=None):
     """
     try:
         code = main(sys.argv[1:] if argv is None else argv)
-    except UsageError as error:
-        message = " ".join(str(error).split("\n"))
+    except (UsageError, RunFailed) as error:
+        message = " ".join(str(error).split())
         prefix = f"{prog}: " if prog else ""
         print(f"{prefix}error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        sys.exit(EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED)
     sys.exit(code or 0)

@@ -1,0 +1,150 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from training.checkpointing import AtomicBackupAndRestore
+from training.checkpointing import AtomicModelCheckpoint
+from training.checkpointing import remove_stale_temps
+from training.checkpointing import save_model_atomic
+from training.checkpointing import write_json_atomic
+from training.fit import truncate_history
+
+
+def _tiny_model():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 2)).astype("float32")
+
+
+class _NaNAtEpoch(keras.callbacks.Callback):
+    """Poisons the weights during one epoch, as a diverging run would."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._epoch == self.epoch:
+            for weight in self.model.weights:
+                weight.assign(np.full(weight.shape, np.nan))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+
+def test_atomic_model_checkpoint_saves_each_epoch_without_temp_files(tmp_path):
+    model = _tiny_model()
+    path = str(tmp_path / "model.keras")
+    callback = AtomicModelCheckpoint(path)
+    model.fit(*_data(), epochs=2, batch_size=8, verbose=0, callbacks=[callback])
+    assert callback.last_saved_epoch == 1
+    assert os.listdir(tmp_path) == ["model.keras"]
+    restored = keras.models.load_model(path)
+    np.testing.assert_allclose(restored.get_weights()[0], model.get_weights()[0])
+
+
+def test_nan_epoch_keeps_the_last_good_model(tmp_path):
+    model = _tiny_model()
+    path = str(tmp_path / "model.keras")
+    checkpoint = AtomicModelCheckpoint(path)
+    backup = AtomicBackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False)
+    model.fit(*_data(), epochs=4, batch_size=8, verbose=0,
+              callbacks=[_NaNAtEpoch(2), keras.callbacks.TerminateOnNaN(), checkpoint, backup])
+    assert checkpoint.last_saved_epoch == 1
+    assert np.all(np.isfinite(keras.models.load_model(path).get_weights()[0]))
+    assert AtomicBackupAndRestore.saved_epoch(str(tmp_path / "backup")) == 2
+
+
+def test_disabled_checkpoint_writes_nothing(tmp_path):
+    model = _tiny_model()
+    model.fit(*_data(), epochs=1, verbose=0,
+              callbacks=[AtomicModelCheckpoint(str(tmp_path / "m.keras"), enabled=False),
+                         AtomicBackupAndRestore(str(tmp_path / "backup"), write=False)])
+    assert os.listdir(tmp_path) == []
+
+
+def test_backup_resumes_weights_optimizer_and_epoch(tmp_path):
+    backup_dir = str(tmp_path / "backup")
+    model = _tiny_model()
+    model.fit(*_data(), epochs=3, batch_size=8, verbose=0,
+              callbacks=[AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)])
+    assert sorted(os.listdir(backup_dir)) == ["epoch-0003.weights.h5", "training_metadata.json"]
+    assert AtomicBackupAndRestore.saved_epoch(backup_dir) == 3
+
+    resumed = _tiny_model()
+    history = resumed.fit(*_data(), epochs=5, batch_size=8, verbose=0,
+                          callbacks=[AtomicBackupAndRestore(backup_dir)])
+    assert history.epoch == [3, 4]
+    assert int(resumed.optimizer.iterations) == 10  # 3 restored epochs of 2 steps + 2 more
+    assert not os.path.exists(backup_dir)  # a run that ends normally removes its backup
+
+
+def test_a_kill_between_weights_and_metadata_restores_a_consistent_epoch(tmp_path):
+    backup_dir = str(tmp_path / "backup")
+    model = _tiny_model()
+    model.fit(*_data(), epochs=2, batch_size=8, verbose=0,
+              callbacks=[AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)])
+    epoch_two = model.get_weights()
+    # The next epoch's weights reached disk, the metadata did not move yet.
+    model.fit(*_data(), epochs=1, batch_size=8, verbose=0)
+    model.save_weights(os.path.join(backup_dir, "epoch-0003.weights.h5"))
+    open(os.path.join(backup_dir, ".tmp-dead-epoch-0004.weights.h5"), "w").close()
+
+    restored = _tiny_model()
+    history = restored.fit(*_data(), epochs=2, batch_size=8, verbose=0,
+                           callbacks=[AtomicBackupAndRestore(backup_dir, delete_checkpoint=False)])
+    assert history.epoch == []  # epoch 2 of 2 was complete: nothing left to train
+    for saved, loaded in zip(epoch_two, restored.get_weights()):
+        np.testing.assert_array_equal(saved, loaded)
+
+
+def test_unreadable_backup_metadata_is_an_error(tmp_path):
+    backup_dir = tmp_path / "backup"
+    backup_dir.mkdir()
+    (backup_dir / "training_metadata.json").write_text("{")
+    with pytest.raises(OSError, match="unreadable training backup"):
+        _tiny_model().fit(*_data(), epochs=1, verbose=0,
+                          callbacks=[AtomicBackupAndRestore(str(backup_dir))])
+
+
+def test_atomic_writes_leave_no_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.keras"
+    model = _tiny_model()
+    save_model_atomic(model, str(path))
+    before = path.read_bytes()
+
+    def broken_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as handle:
+            handle.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_model_atomic(model, str(path))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.keras"]
+
+
+def test_write_json_atomic_and_stale_temp_cleanup(tmp_path):
+    write_json_atomic(str(tmp_path / "a.json"), {"x": 1})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
+    (tmp_path / ".tmp-1234-model.keras").write_text("partial")
+    (tmp_path / "keep.txt").write_text("keep")
+    remove_stale_temps(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "keep.txt"]
+
+
+def test_truncate_history_drops_epochs_that_will_be_redone(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.4\n")
+    truncate_history(str(path), 2)
+    assert path.read_text().splitlines() == ["epoch,loss", "0,1.0", "1,0.5"]
