@@ -5,6 +5,7 @@ import contextlib
 import os
 import sys
 
+from training.errors import ArgumentParser
 from training.errors import UsageError
 from training.errors import run_cli
 
@@ -42,14 +43,8 @@ Errors (missing or unreadable model, not an irmae_keras autoencoder, NaN weights
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        # One line through run_cli instead of argparse's usage block.
-        raise UsageError(f"{message} (see --help)")
-
-
 def build_parser():
-    parser = _Parser(
+    parser = ArgumentParser(
         prog="python -m export",
         description=DESCRIPTION,
         epilog=EPILOG,

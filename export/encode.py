@@ -17,19 +17,15 @@ from PIL import ImageOps
 from PIL import UnidentifiedImageError
 
 from export.atomic import write_file_atomic
+from training.errors import ArgumentParser
 from training.errors import UsageError
 from training.errors import run_cli
 
 PROG = "python -m export.encode"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(f"{message} (see --help)")
-
-
 def build_parser():
-    parser = _Parser(
+    parser = ArgumentParser(
         prog=PROG,
         description=(
             "Encodes image files with an exported encoder ONNX file (encoder.onnx or "
