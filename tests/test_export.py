@@ -392,6 +392,24 @@ def test_overwrite_replaces_an_old_export_once_the_new_one_passed(trained, eval_
     assert _staging_leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
+def test_a_vae_without_a_stack_exports_its_mean_code(tmp_path):
+    model = irmae_keras.build_autoencoder("mnist", variant="vae", latent_dim=3)
+    images = np.random.default_rng(0).random((12, 32, 32, 1), dtype=np.float32)
+    manifest = export.export_model(model, str(tmp_path / "vae"), eval_images=images, rank=2,
+                                   dataset="digits")
+    assert manifest["model"]["variant"] == "vae" and manifest["model"]["folded"] == "none"
+    assert manifest["compact"]["rank"] == 2
+    encoder = str(tmp_path / "vae" / "encoder.onnx")
+    props = {p.key: p.value for p in onnx.load(encoder).metadata_props}
+    assert (props["variant"], props["dataset"], props["image_size"]) == (
+        "vae", "digits", "[32, 32, 1]")
+    # The deployed code is the posterior mean: deterministic, equal to Keras in inference.
+    np.testing.assert_allclose(_run(encoder, images[:4]), _np(model.encoder(images[:4])),
+                               atol=1e-5)
+    np.testing.assert_array_equal(_run(encoder, images[:4]), _run(encoder, images[:4]))
+
+
 def test_an_existing_output_is_refused_without_overwrite(trained, tmp_path, capsys):
     _, run_dir = trained
     out = tmp_path / "taken"
