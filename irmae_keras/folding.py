@@ -1,8 +1,10 @@
-"""Fold a trained linear stack into one matrix, or into the encoder's last layer."""
+"""Fold a trained linear stack into one matrix, or into the encoder's last layer;
+build rank-K compact encoder/decoder pairs from the code's principal directions."""
 
 import keras
 import numpy as np
 
+from irmae_keras import analysis
 from irmae_keras.models import Autoencoder
 
 # Layers after the encoder's head that only reshape: the head's output reaches
@@ -101,3 +103,72 @@ def fold_linear_stack(model, absorb=False):
     if head.use_bias:
         head.bias.assign(keras.ops.convert_to_numpy(head.bias) @ kernel)
     return folded
+
+
+def _check_rank(rank, latent_dim):
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not (
+        1 <= rank <= latent_dim
+    ):
+        raise ValueError(
+            f"`rank` must be an integer from 1 to the latent size {latent_dim}; "
+            f"received {rank!r}."
+        )
+    return int(rank)
+
+
+def compact_autoencoder(model, codes, rank):
+    """A rank-K encoder and decoder through the top principal directions of the codes.
+
+    An IRMAE's codes span few directions, so K coordinates describe them: the
+    encoder maps an image to `(z - mean) @ V_K` and the decoder maps K
+    coordinates `c` back through `z = mean + c @ V_Kᵀ`, where `mean` and the
+    columns of `V_K` are the mean and the top-K principal directions of `codes`
+    (`analysis.code_pca`). Both are functional Keras models around `model`'s own
+    `.encoder` / `.decoder` (shared weights) with one fixed Dense layer.
+
+    Args:
+        model: `Autoencoder`. The (typically folded) model.
+        codes: array of shape `(examples, latent_dim)`: `model.encoder` outputs
+            on representative images, e.g. the eval set.
+        rank: int. K, from 1 to `model.latent_dim`.
+
+    Returns:
+        `(encoder, decoder)`: `keras.Model`s image → K and K → image, named
+        `encoder_rank{K}` and `decoder_rank{K}`.
+
+    Example:
+    ```python
+    codes = model.encoder.predict(eval_images)
+    k = irmae_keras.effective_rank(codes)
+    encoder, decoder = compact_autoencoder(model, codes, k)
+    images = decoder(encoder(eval_images))
+    ```
+    """
+    if not isinstance(model, Autoencoder):
+        raise ValueError(
+            "`model` must be an irmae_keras Autoencoder; received "
+            f"{type(model).__name__}."
+        )
+    rank = _check_rank(rank, model.latent_dim)
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != model.latent_dim:
+        raise ValueError(
+            f"`codes` must have shape (examples, {model.latent_dim}) for this model; "
+            f"received {codes.shape}."
+        )
+    mean, _, directions = analysis.code_pca(codes)
+    basis = directions[:, :rank].astype("float32")
+    mean = mean.astype("float32")
+
+    images = keras.Input(model.image_shape, name="image")
+    project = keras.layers.Dense(rank, trainable=False, name="principal_coordinates")
+    encoder = keras.Model(images, project(model.encoder(images)), name=f"encoder_rank{rank}")
+    project.set_weights([basis, -mean @ basis])
+
+    coordinates = keras.Input((rank,), name="code")
+    lift = keras.layers.Dense(model.latent_dim, trainable=False, name="principal_lift")
+    decoder = keras.Model(
+        coordinates, model.decoder(lift(coordinates)), name=f"decoder_rank{rank}"
+    )
+    lift.set_weights([basis.T, mean])
+    return encoder, decoder

@@ -129,3 +129,80 @@ def test_absorb_needs_a_linear_weighted_head():
     with pytest.raises(ValueError, match="absorb=True needs a linear encoder head"):
         fold_linear_stack(model, absorb=True)
     fold_linear_stack(model)  # folding into a Dense still works
+
+
+def _low_rank_codes(model, rank, examples=64, seed=0):
+    """Codes that span exactly `rank` directions around a non-zero mean."""
+    rng = np.random.default_rng(seed)
+    n = model.latent_dim
+    mean = rng.normal(size=n)
+    basis = np.linalg.qr(rng.normal(size=(n, rank)))[0]
+    return (mean + rng.normal(size=(examples, rank)) * [3.0, 2.0, 1.0][:rank] @ basis.T).astype(
+        "float32"
+    ), mean, basis
+
+
+def test_compact_autoencoder_round_trips_codes_in_the_principal_subspace():
+    from irmae_keras.folding import compact_autoencoder
+
+    model = _trained_like(irmae_keras.build_autoencoder("shapes", latent_dim=6, linear_layers=2))
+    codes, mean, basis = _low_rank_codes(model, rank=3)
+    encoder, decoder = compact_autoencoder(model, codes, 3)
+    assert encoder.name == "encoder_rank3" and decoder.name == "decoder_rank3"
+    assert encoder.output_shape == (None, 3) and decoder.input_shape == (None, 3)
+    assert decoder.output_shape == (None, 32, 32, 3)
+    # The projection is (z - mean) @ V: a code in the subspace is lifted back exactly.
+    project = encoder.get_layer("principal_coordinates")
+    lift = decoder.get_layer("principal_lift")
+    assert not project.trainable and not lift.trainable  # fixed by the codes, not trained
+    coordinates = _np(project(codes))
+    np.testing.assert_allclose(_np(lift(coordinates)), codes, atol=1e-4)
+    np.testing.assert_allclose(coordinates.mean(axis=0), 0.0, atol=1e-4)
+    # The directions found are the subspace the codes were drawn in.
+    kernel = _np(project.kernel)
+    np.testing.assert_allclose(np.linalg.svd(kernel.T @ basis)[1], 1.0, atol=1e-4)
+
+
+def test_compact_autoencoder_at_full_rank_equals_the_model():
+    from irmae_keras.folding import compact_autoencoder
+
+    model = _trained_like(irmae_keras.build_autoencoder("mnist", latent_dim=5, linear_layers=2))
+    x = random_images((32, 32, 1), batch=16)
+    codes = _np(model.encoder(x))
+    encoder, decoder = compact_autoencoder(model, codes, 5)
+    np.testing.assert_allclose(_np(decoder(encoder(x))), _np(model(x)), atol=1e-5)
+    # Shares the model's weights rather than copying them.
+    assert any(w is v for w in encoder.weights for v in model.encoder.weights)
+
+
+def test_compact_models_save_and_load(tmp_path):
+    from irmae_keras.folding import compact_autoencoder
+
+    model = irmae_keras.build_autoencoder("shapes", latent_dim=4, linear_layers=2)
+    x = random_images((32, 32, 3), batch=6)
+    encoder, decoder = compact_autoencoder(model, _np(model.encoder(x)), 2)
+    for part, inputs in ((encoder, x), (decoder, np.ones((2, 2), "float32"))):
+        path = tmp_path / f"{part.name}.keras"
+        part.save(path)
+        restored = keras.models.load_model(path, safe_mode=True)
+        np.testing.assert_allclose(_np(restored(inputs)), _np(part(inputs)), atol=1e-6)
+
+
+@pytest.mark.parametrize("rank", [0, 5, 2.0, True, "2"])
+def test_compact_autoencoder_rejects_a_bad_rank(rank):
+    from irmae_keras.folding import compact_autoencoder
+
+    model = irmae_keras.build_autoencoder("shapes", latent_dim=4, linear_layers=2)
+    codes = np.random.default_rng(0).normal(size=(8, 4))
+    with pytest.raises(ValueError, match="`rank` must be an integer from 1 to the latent size 4"):
+        compact_autoencoder(model, codes, rank)
+
+
+def test_compact_autoencoder_checks_the_codes():
+    from irmae_keras.folding import compact_autoencoder
+
+    model = irmae_keras.build_autoencoder("shapes", latent_dim=4, linear_layers=2)
+    with pytest.raises(ValueError, match=r"`codes` must have shape \(examples, 4\)"):
+        compact_autoencoder(model, np.zeros((8, 3)), 2)
+    with pytest.raises(ValueError, match="must be an irmae_keras Autoencoder"):
+        compact_autoencoder(keras.Sequential([keras.layers.Dense(2)]), np.zeros((8, 4)), 2)

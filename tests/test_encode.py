@@ -1,0 +1,239 @@
+"""`python -m export.encode`, on small hand-built ONNX encoders (no TensorFlow needed)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+from onnx import helper
+from onnx import numpy_helper
+from PIL import Image
+
+from export import encode
+from training.errors import run_cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEIGHT, WIDTH, CODE = 6, 5, 3
+
+
+def _weights(channels):
+    return np.random.default_rng(channels).normal(
+        size=(HEIGHT * WIDTH * channels, CODE)).astype("float32")
+
+
+def _write_encoder(path, channels=3, value_range=(0.0, 1.0), metadata=True):
+    """image (batch, 6, 5, C) → flatten → @ W → code (batch, 3), with export's metadata."""
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["image", "flat_shape"], ["flat"]),
+         helper.make_node("MatMul", ["flat", "weights"], ["code"])],
+        "tiny_encoder",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                       ["batch", HEIGHT, WIDTH, channels])],
+        [helper.make_tensor_value_info("code", TensorProto.FLOAT, ["batch", CODE])],
+        initializer=[
+            numpy_helper.from_array(np.array([-1, HEIGHT * WIDTH * channels], "int64"),
+                                    "flat_shape"),
+            numpy_helper.from_array(_weights(channels), "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if metadata:
+        helper.set_model_props(model, {
+            "layout": "NHWC", "image_size": json.dumps([HEIGHT, WIDTH, channels]),
+            "value_range": json.dumps(list(value_range)), "latent_size": str(CODE)})
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return str(path)
+
+
+def _expected(pixels, channels, value_range=(0.0, 1.0)):
+    """Codes of uint8 images already at the model's size."""
+    low, high = value_range
+    x = low + pixels.astype("float32") / 255 * (high - low)
+    return x.reshape(len(x), -1) @ _weights(channels)
+
+
+def _save(path, pixels):
+    Image.fromarray(pixels).save(path)
+    return str(path)
+
+
+def _encode(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(encode.main, argv, prog="export.encode")
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture
+def rgb_encoder(tmp_path):
+    return _write_encoder(tmp_path / "encoder.onnx", channels=3)
+
+
+def test_encodes_images_in_order_and_lists_their_names(rgb_encoder, tmp_path, capsys):
+    pixels = np.random.default_rng(1).integers(0, 256, (2, HEIGHT, WIDTH, 3), dtype="uint8")
+    paths = [_save(tmp_path / "b.png", pixels[0]), _save(tmp_path / "a.png", pixels[1])]
+    out = tmp_path / "codes.npy"
+    code, stdout, stderr = _encode(["--onnx", rgb_encoder, *paths, "--out", str(out)], capsys)
+    assert (code, stderr) == (0, "")
+    codes = np.load(out)
+    assert codes.dtype == np.float32 and codes.shape == (2, CODE)
+    np.testing.assert_allclose(codes, _expected(pixels, 3), rtol=1e-5, atol=1e-5)
+    assert json.loads((tmp_path / "codes.names.json").read_text()) == paths
+    assert f"encoded 2 of 2 images to {out}" in stdout
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png", "codes.names.json", "codes.npy",
+                                            "encoder.onnx"]
+
+
+def test_resizes_and_converts_to_the_model_channels(tmp_path, capsys):
+    gray_encoder = _write_encoder(tmp_path / "gray.onnx", channels=1)
+    colour = (200, 100, 50)
+    # A uniform image stays uniform when resized; RGB → L is ITU-R 601-2 luma.
+    path = _save(tmp_path / "big.jpg", np.full((40, 30, 3), colour, "uint8"))
+    path_png = _save(tmp_path / "rgba.png", np.full((7, 9, 4), (*colour, 255), "uint8"))
+    out = tmp_path / "codes.npy"
+    code, _, stderr = _encode(["--onnx", gray_encoder, path_png, path, "--out", str(out)],
+                              capsys)
+    assert (code, stderr) == (0, "")
+    luma = round(colour[0] * 299 / 1000 + colour[1] * 587 / 1000 + colour[2] * 114 / 1000)
+    expected = _expected(np.full((1, HEIGHT, WIDTH, 1), luma, "uint8"), 1)
+    codes = np.load(out)
+    np.testing.assert_allclose(codes[0], expected[0], rtol=1e-5, atol=1e-5)
+    # JPEG is lossy: within a couple of grey levels.
+    np.testing.assert_allclose(codes[1], expected[0], atol=3 / 255 * np.abs(_weights(1)).sum())
+
+
+def test_grayscale_files_are_expanded_for_an_rgb_encoder(rgb_encoder, tmp_path, capsys):
+    path = _save(tmp_path / "g.png", np.full((HEIGHT, WIDTH), 77, "uint8"))
+    code, _, _ = _encode(["--onnx", rgb_encoder, path, "--out", str(tmp_path / "c.npy")],
+                         capsys)
+    assert code == 0
+    np.testing.assert_allclose(
+        np.load(tmp_path / "c.npy"), _expected(np.full((1, HEIGHT, WIDTH, 3), 77, "uint8"), 3),
+        rtol=1e-5, atol=1e-5)
+
+
+def test_the_value_range_comes_from_the_metadata(tmp_path, capsys):
+    encoder = _write_encoder(tmp_path / "e.onnx", channels=3, value_range=(-1.0, 1.0))
+    pixels = np.random.default_rng(2).integers(0, 256, (1, HEIGHT, WIDTH, 3), dtype="uint8")
+    path = _save(tmp_path / "x.png", pixels[0])
+    code, _, _ = _encode(["--onnx", encoder, path, "--out", str(tmp_path / "c.npy")], capsys)
+    assert code == 0
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"),
+                               _expected(pixels, 3, (-1.0, 1.0)), rtol=1e-5, atol=1e-5)
+
+
+def test_unreadable_files_are_reported_and_skipped(rgb_encoder, tmp_path, capsys):
+    good = _save(tmp_path / "good.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    (tmp_path / "folder.png").mkdir()
+    missing = str(tmp_path / "missing.png")
+    argv = ["--onnx", rgb_encoder, str(tmp_path / "bad.png"), good, missing,
+            str(tmp_path / "folder.png"), "--out", str(tmp_path / "c.npy")]
+    code, stdout, stderr = _encode(argv, capsys)
+    assert code == 0
+    assert stderr.splitlines() == [
+        f"export.encode: skipped {tmp_path / 'bad.png'}: not an image file Pillow can read",
+        f"export.encode: skipped {missing}: no such file",
+        f"export.encode: skipped {tmp_path / 'folder.png'}: is a directory",
+    ]
+    assert np.load(tmp_path / "c.npy").shape == (1, CODE)
+    assert json.loads((tmp_path / "c.names.json").read_text()) == [good]
+    assert "encoded 1 of 4 images" in stdout
+
+
+def test_nothing_readable_is_an_error_and_writes_nothing(rgb_encoder, tmp_path, capsys):
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    code, stdout, stderr = _encode(
+        ["--onnx", rgb_encoder, str(tmp_path / "bad.png"), "--out", str(tmp_path / "c.npy")],
+        capsys)
+    assert code == 2 and stdout == ""
+    assert stderr.splitlines()[-1] == (
+        "export.encode: error: none of the 1 images could be read; nothing written.")
+    assert sorted(os.listdir(tmp_path)) == ["bad.png", "encoder.onnx"]
+
+
+def test_dir_mode_takes_image_files_sorted_by_name(rgb_encoder, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    pixels = np.random.default_rng(3).integers(0, 256, (2, HEIGHT, WIDTH, 3), dtype="uint8")
+    _save(images / "2.png", pixels[1])
+    _save(images / "1.PNG", pixels[0])
+    _save(images / ".hidden.png", pixels[0])
+    (images / "notes.txt").write_text("not an image")
+    code, _, stderr = _encode(
+        ["--onnx", rgb_encoder, "--dir", str(images), "--out", str(tmp_path / "c.npy")], capsys)
+    assert (code, stderr) == (0, "")
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), _expected(pixels, 3),
+                               rtol=1e-5, atol=1e-5)
+    assert json.loads((tmp_path / "c.names.json").read_text()) == [
+        str(images / "1.PNG"), str(images / "2.png")]
+
+
+@pytest.mark.parametrize("setup, argv, message", [
+    (None, ["--onnx", "{tmp}/none.onnx", "{tmp}/x.png"], "--onnx {tmp}/none.onnx does not exist."),
+    ("garbage", ["--onnx", "{tmp}/garbage.onnx", "{tmp}/x.png"], "cannot load {tmp}/garbage.onnx"),
+    ("bare", ["--onnx", "{tmp}/bare.onnx", "{tmp}/x.png"],
+     "lacks the image_size / value_range / layout metadata"),
+    ("encoder", ["--onnx", "{tmp}/e.onnx"], "nothing to encode: pass IMAGE files or --dir D."),
+    ("encoder", ["--onnx", "{tmp}/e.onnx", "--dir", "{tmp}", "{tmp}/x.png"],
+     "pass IMAGE files or --dir D, not both."),
+    ("encoder", ["--onnx", "{tmp}/e.onnx", "--dir", "{tmp}/nowhere"],
+     "--dir {tmp}/nowhere is not a directory."),
+    ("encoder", ["--onnx", "{tmp}/e.onnx", "--batch-size", "0", "{tmp}/x.png"],
+     "--batch-size and --threads must be integers >= 1."),
+])
+def test_usage_errors_are_one_line(setup, argv, message, tmp_path, capsys):
+    if setup == "garbage":
+        (tmp_path / "garbage.onnx").write_bytes(b"\x00garbage")
+    elif setup == "bare":
+        _write_encoder(tmp_path / "bare.onnx", metadata=False)
+    elif setup == "encoder":
+        _write_encoder(tmp_path / "e.onnx")
+    before = sorted(os.listdir(tmp_path))
+    argv = [a.format(tmp=tmp_path) for a in argv] + ["--out", str(tmp_path / "c.npy")]
+    code, _, stderr = _encode(argv, capsys)
+    assert code == 2
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("export.encode: error: ")
+    assert message.format(tmp=tmp_path) in stderr
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_an_output_in_a_missing_directory_is_an_error(rgb_encoder, tmp_path, capsys):
+    path = _save(tmp_path / "x.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+    code, _, stderr = _encode(
+        ["--onnx", rgb_encoder, path, "--out", str(tmp_path / "no" / "c.npy")], capsys)
+    assert code == 2 and "directory" in stderr and "does not exist" in stderr
+
+
+def test_runs_without_tensorflow(rgb_encoder, tmp_path):
+    path = _save(tmp_path / "x.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+    script = textwrap.dedent(f"""
+        import runpy, sys
+        sys.argv = ["export.encode", "--onnx", {rgb_encoder!r}, {path!r},
+                    "--out", {str(tmp_path / "c.npy")!r}]
+        try:
+            runpy.run_module("export.encode", run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            assert exit.code in (0, None), exit.code
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras",
+                                                                      "tf2onnx", "irmae_keras"))
+        assert not heavy, heavy
+        assert "onnxruntime" in sys.modules and "PIL" in sys.modules
+        print("tensorflow-free")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "tensorflow-free" in result.stdout
+    assert np.load(tmp_path / "c.npy").shape == (1, CODE)
+
+
+def test_names_path():
+    assert encode.names_path("out/codes.npy") == "out/codes.names.json"
+    assert encode.names_path("codes") == "codes.names.json"
