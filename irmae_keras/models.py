@@ -3,6 +3,7 @@
 import copy
 
 import keras
+import tensorflow as tf
 
 from irmae_keras import architectures
 from irmae_keras.api_export import irmae_export
@@ -267,6 +268,12 @@ class Autoencoder(keras.Model):
             y = x
         return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+    def train_step(self, data):
+        return _reducible_across_workers(self, super().train_step(data))
+
+    def test_step(self, data):
+        return _reducible_across_workers(self, super().test_step(data))
+
     def encode(self, images, **kwargs):
         """Images → codes z (after the stack; the mean for a VAE)."""
         return self.encoder(images, **kwargs)
@@ -316,6 +323,31 @@ class Autoencoder(keras.Model):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _in_multi_worker_mode(strategy):
+    # The condition Keras' TF trainer uses to pick its multi-worker reduction.
+    extended = getattr(strategy, "extended", None)
+    check = getattr(extended, "_in_multi_worker_mode", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        check and check()
+    )
+
+
+def _reducible_across_workers(model, logs):
+    """Scalar step logs as shape-(1,) tensors under multi-worker training.
+
+    Keras 3 reduces step logs with `strategy.reduce("MEAN", value, axis=0)` on
+    MultiWorkerMirroredStrategy, which fails for scalars ("Invalid reduction
+    dimension 0 for input with 0 dimensions", tensorflow/tensorflow#72388). A
+    rank-1 value reduces over workers and that axis back to the same scalar.
+    """
+    if not _in_multi_worker_mode(model.distribute_strategy):
+        return logs
+    return {
+        name: tf.reshape(value, (1,)) if getattr(value, "shape", None) == () else value
+        for name, value in logs.items()
+    }
 
 
 def resolve_preset(preset_or_architecture):
