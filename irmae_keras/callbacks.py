@@ -64,8 +64,9 @@ class RankMonitor(_EpochSummaryCallback):
       `threshold` (`analysis.effective_rank`);
     - `entropy_rank`: the entropy effective rank (Roy & Vetterli, 2007).
 
-    On the other epochs both are NaN, so every epoch has the same keys
-    (`CSVLogger` fixes its columns at the first epoch). Put it before
+    On the other epochs, and when the codes are not finite (a diverged model),
+    both are NaN, so every epoch has the same keys (`CSVLogger` fixes its
+    columns at the first epoch). Put it before
     `CSVLogger` / `TensorBoard` in the callback list (see the module docstring).
 
     With `log_dir` it also writes TensorBoard summaries at step = epoch:
@@ -112,12 +113,15 @@ class RankMonitor(_EpochSummaryCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {} if logs is None else logs
+        logs["effective_rank"] = logs["entropy_rank"] = float("nan")
         if not self._due(epoch):
-            logs["effective_rank"] = logs["entropy_rank"] = float("nan")
             return
         codes = map_in_batches(
             lambda x: self.model.encoder(x, training=False), self.eval_images, self.batch_size
         )
+        if not np.all(np.isfinite(codes)):
+            # A diverged model: the ranks are undefined; stopping is TerminateOnNaN's job.
+            return
         self.spectrum = singular_spectrum(codes)
         rank = rank_from_spectrum(self.spectrum, self.threshold)
         entropy = rank_from_spectrum(self.spectrum, method="entropy")
@@ -168,9 +172,7 @@ class ReconstructionGrid(_EpochSummaryCallback):
         if not self._due(epoch):
             return
         reconstructions = keras.ops.convert_to_numpy(self.model(self.images, training=False))
-        grid = plots.image_grid(
-            np.concatenate([self.images, reconstructions]), rows=2, cols=len(self.images)
-        )
+        grid = plots.reconstruction_grid(self.images, reconstructions, cols=len(self.images))
         with self._summary_writer().as_default(step=epoch):
             tf.summary.image("reconstructions", grid[None])
         self._writer.flush()

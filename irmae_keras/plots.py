@@ -168,17 +168,43 @@ def image_grid(images, rows, cols):
     return grid.reshape(rows * height, cols * width, channels)
 
 
-def save_image_grid(images, path, rows=10, cols=10):
-    """Writes `image_grid(images, rows, cols)` as an image file (PNG by extension).
+def reconstruction_grid(originals, reconstructions, cols=10):
+    """Rows of originals, each followed by a row of their reconstructions.
 
-    Grayscale images are written as 8-bit grayscale, RGB as RGB.
+    Args:
+        originals: float array `(N, H, W, C)` in [0, 1].
+        reconstructions: float array of the same shape.
+        cols: int. Images per row; `N` must be a multiple of it (or smaller).
+
+    Returns:
+        uint8 array `(2 · ceil(N / cols) · H, cols · W, C)`.
+    """
+    originals = np.asarray(originals, dtype=np.float32)
+    reconstructions = np.asarray(reconstructions, dtype=np.float32)
+    if originals.shape != reconstructions.shape:
+        raise ValueError(
+            "`originals` and `reconstructions` must have the same shape; received "
+            f"{originals.shape} and {reconstructions.shape}."
+        )
+    cols = min(check_int("cols", cols, 1), len(originals))
+    if len(originals) % cols:
+        raise ValueError(f"{len(originals)} images do not fill rows of `cols`={cols}.")
+    rows = len(originals) // cols
+    pairs = np.stack(
+        [originals.reshape(rows, cols, *originals.shape[1:]),
+         reconstructions.reshape(rows, cols, *originals.shape[1:])], axis=1
+    )
+    return image_grid(pairs.reshape(-1, *originals.shape[1:]), rows=2 * rows, cols=cols)
+
+
+def save_grid(grid, path):
+    """Writes a uint8 grid `(H, W, 1 | 3)` as an image file (PNG by extension).
 
     Returns:
         `path`.
     """
     from PIL import Image
 
-    grid = image_grid(images, rows, cols)
     if grid.shape[-1] not in (1, 3):
         raise ValueError(
             f"`images` must have 1 or 3 channels to save as an image; received {grid.shape[-1]}."
@@ -187,3 +213,14 @@ def save_image_grid(images, path, rows=10, cols=10):
     with atomic_path(path) as tmp:
         picture.save(tmp)
     return path
+
+
+def save_image_grid(images, path, rows=10, cols=10):
+    """Writes `image_grid(images, rows, cols)` as an image file (PNG by extension).
+
+    Grayscale images are written as 8-bit grayscale, RGB as RGB.
+
+    Returns:
+        `path`.
+    """
+    return save_grid(image_grid(images, rows, cols), path)

@@ -44,8 +44,9 @@ def atomic_path(path):
     """Yields a temporary path beside `path`; renames it onto `path` on success.
 
     A reader never sees a half-written file: the temporary file lives in the
-    same directory (so `os.replace` is an atomic rename) and keeps `path`'s
-    extension (Pillow, matplotlib and Keras pick the format from it). On an
+    same directory (so `os.replace` is an atomic rename) and ends with `path`'s
+    file name (Pillow, matplotlib and Keras pick the format from it). Its name
+    starts with `.tmp-`, so a killed writer's leftovers are recognisable. On an
     exception the temporary file is removed and `path` is left as it was.
 
     Example:
@@ -57,8 +58,9 @@ def atomic_path(path):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
+    # The whole file name as suffix: Keras needs ".weights.h5", not just ".h5".
     fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1]
+        dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path)
     )
     os.close(fd)
     try:

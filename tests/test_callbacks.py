@@ -135,3 +135,16 @@ class TestReconstructionGrid:
     def test_needs_a_log_dir(self):
         with pytest.raises(ValueError, match="`log_dir` must be a directory path"):
             ReconstructionGrid(square_images((32, 32, 3), batch=2), None)
+
+
+def test_rank_monitor_logs_nan_ranks_for_a_diverged_model():
+    model = irmae_keras.build_autoencoder("shapes", latent_dim=4, linear_layers=2)
+    model.compile()
+    for weight in model.linear_stack.weights:
+        weight.assign(np.full(weight.shape, np.nan))
+    monitor = RankMonitor(square_images((32, 32, 3), batch=8))
+    monitor.set_model(model)
+    logs = {}
+    monitor.on_epoch_end(0, logs)
+    assert np.isnan(logs["effective_rank"]) and np.isnan(logs["entropy_rank"])
+    assert monitor.spectrum is None
