@@ -1,12 +1,11 @@
 """`python -m export RUN_DIR | MODEL.keras`: fold, export, verify, write a manifest."""
 
 import argparse
-import contextlib
 import os
-import sys
 
 from training.errors import ArgumentParser
 from training.errors import UsageError
+from training.errors import import_tensorflow_quietly
 from training.errors import run_cli
 
 DESCRIPTION = """\
@@ -87,32 +86,6 @@ def build_parser():
     return parser
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Discards what C++ code writes to fd 2 meanwhile (Python's own errors still show).
-
-    TensorFlow's start-up logs (CUDA probing, oneDNN notices) bypass Python and
-    TF_CPP_MIN_LOG_LEVEL; without this, every error would follow a page of them.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _import_tensorflow():
-    with _native_stderr_silenced():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # the CUDA probe logs here, once
-
-
 def _dataset(args, source):
     dataset = args.data or (source.config.dataset if source.config else None)
     if dataset is None:
@@ -130,7 +103,7 @@ def main(argv):
     if args.eval_size < 7:
         raise UsageError(f"--eval-size must be an integer >= 7; got {args.eval_size}.")
     # Cheap checks first; TensorFlow loads after them.
-    _import_tensorflow()
+    import_tensorflow_quietly()
     from export import onnx as onnx_export
     from export.api import export_model
     from export.api import parse_rank

@@ -44,8 +44,11 @@ def mirrored_strategy():
 
     A second MirroredStrategy in the same process restarts the collective
     group/instance keys and collides with the first one's all-reduces
-    ("Shape mismatch in the collective instance"), so tests share this one.
+    ("Shape mismatch in the collective instance"), so tests share this one with
+    `training.fit.make_strategy`, which keeps one per process.
     """
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    assert len(devices) == 2, "the CPU is split into two logical devices above"
-    return tf.distribute.MirroredStrategy(devices)
+    from training.fit import make_strategy
+
+    strategy = make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2, "the CPU is split into two logical devices above"
+    return strategy

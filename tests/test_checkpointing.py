@@ -64,12 +64,18 @@ def test_nan_epoch_keeps_the_last_good_model(tmp_path):
     assert AtomicBackupAndRestore.saved_epoch(str(tmp_path / "backup")) == 2
 
 
-def test_disabled_checkpoint_writes_nothing(tmp_path):
+def test_backup_restores_from_one_directory_and_writes_to_another(tmp_path):
+    shared, scratch = str(tmp_path / "chief"), str(tmp_path / "worker")
     model = _tiny_model()
-    model.fit(*_data(), epochs=1, verbose=0,
-              callbacks=[AtomicModelCheckpoint(str(tmp_path / "m.keras"), enabled=False),
-                         AtomicBackupAndRestore(str(tmp_path / "backup"), write=False)])
-    assert os.listdir(tmp_path) == []
+    model.fit(*_data(), epochs=2, batch_size=8, verbose=0,
+              callbacks=[AtomicBackupAndRestore(shared, delete_checkpoint=False)])
+    worker = _tiny_model()
+    history = worker.fit(*_data(), epochs=3, batch_size=8, verbose=0,
+                         callbacks=[AtomicBackupAndRestore(shared, write_dir=scratch,
+                                                           delete_checkpoint=False)])
+    assert history.epoch == [2]
+    assert AtomicBackupAndRestore.saved_epoch(shared) == 2  # the chief's backup is untouched
+    assert AtomicBackupAndRestore.saved_epoch(scratch) == 3
 
 
 def test_backup_resumes_weights_optimizer_and_epoch(tmp_path):

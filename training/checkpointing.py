@@ -10,21 +10,14 @@ NaN epoch must not replace the last good state).
 import json
 import math
 import os
-import secrets
 
 import keras
 import numpy as np
 
+from irmae_keras.utils import atomic_path
 
-TEMP_PREFIX = ".tmp-"
 
-
-def atomic_target(path):
-    """A fresh temp path beside `path`: same directory (so `os.replace` is
-    atomic) and same name at the end (Keras picks the format from the suffix)."""
-    directory, name = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    return os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(4)}-{name}")
+TEMP_PREFIX = ".tmp-"  # what irmae_keras.utils.atomic_path names its temp files
 
 
 def remove_stale_temps(directory):
@@ -39,22 +32,16 @@ def remove_stale_temps(directory):
 
 def write_json_atomic(path, document):
     """Writes JSON to `path` through a temp file and a rename."""
-    temp = atomic_target(path)
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(temp, path)
+    with atomic_path(path) as temp:
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, sort_keys=True)
+            handle.write("\n")
 
 
 def save_model_atomic(model, path):
     """`model.save(path)` that never leaves a partial file at `path`."""
-    temp = atomic_target(path)
-    try:
+    with atomic_path(path) as temp:
         model.save(temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def weights_are_finite(model):
@@ -71,19 +58,21 @@ def _logs_are_finite(logs):
 class AtomicModelCheckpoint(keras.callbacks.Callback):
     """Saves the whole model (`.keras`) at every epoch end, atomically.
 
+    Under MultiWorkerMirroredStrategy every worker must save (saving creates
+    variables, which is a collective operation): non-chief workers pass a path
+    in a scratch directory.
+
     Args:
         filepath: str. Where the model goes, e.g. `run_dir/model.keras`.
-        enabled: bool. `False` on non-chief workers, which train but write nothing.
     """
 
-    def __init__(self, filepath, enabled=True):
+    def __init__(self, filepath):
         super().__init__()
         self.filepath = filepath
-        self.enabled = enabled
         self.last_saved_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.enabled or not _logs_are_finite(logs) or not weights_are_finite(self.model):
+        if not _logs_are_finite(logs) or not weights_are_finite(self.model):
             return
         save_model_atomic(self.model, self.filepath)
         self.last_saved_epoch = epoch
@@ -98,16 +87,19 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     any point leaves the metadata naming a complete file of the epoch it states.
 
     Args:
-        backup_dir: str. Where the state lives (`run_dir/backup`).
-        write: bool. `False` on non-chief workers: they restore from the chief's
-            backup (a shared directory) but never write it.
-        delete_checkpoint: bool. Remove the backup when training ends normally.
+        backup_dir: str. Where the state is restored from (`run_dir/backup`).
+        write_dir: str or None. Where it is saved; defaults to `backup_dir`.
+            Non-chief workers of a multi-worker run restore from the chief's
+            backup (a shared directory) and save into a scratch directory: every
+            worker must save, since saving is a collective operation there.
+        delete_checkpoint: bool. Remove the written backup when training ends
+            normally.
     """
 
-    def __init__(self, backup_dir, write=True, delete_checkpoint=True):
-        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint,
-                         double_checkpoint=False)
-        self.write = write
+    def __init__(self, backup_dir, write_dir=None, delete_checkpoint=True):
+        super().__init__(write_dir or backup_dir, save_freq="epoch",
+                         delete_checkpoint=delete_checkpoint, double_checkpoint=False)
+        self.restore_dir = backup_dir
         self._metadata_path = os.path.join(backup_dir, "training_metadata.json")
 
     @staticmethod
@@ -126,7 +118,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         try:
             with open(self._metadata_path, encoding="utf-8") as handle:
                 metadata = json.load(handle)
-            weights = os.path.join(self.backup_dir, metadata["weights"])
+            weights = os.path.join(self.restore_dir, metadata["weights"])
             epoch = int(metadata["epoch"])
         except FileNotFoundError:
             return
@@ -137,20 +129,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.load_weights(weights)
         self.model._initial_epoch = epoch
 
-    def on_train_end(self, logs=None):
-        if self.write:
-            super().on_train_end(logs)
-
     def _save_model(self):
-        if not self.write or not weights_are_finite(self.model):
+        if not weights_are_finite(self.model):
             return
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch-{self._current_epoch:04d}.weights.h5"
-        target = os.path.join(self.backup_dir, name)
-        temp = atomic_target(target)
-        self.model.save_weights(temp, overwrite=True)
-        os.replace(temp, target)
-        write_json_atomic(self._metadata_path, {"epoch": self._current_epoch, "weights": name})
+        with atomic_path(os.path.join(self.backup_dir, name)) as temp:
+            self.model.save_weights(temp, overwrite=True)
+        metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        write_json_atomic(metadata_path, {"epoch": self._current_epoch, "weights": name})
         for old in os.listdir(self.backup_dir):
             if old.startswith("epoch-") and old != name:
                 os.remove(os.path.join(self.backup_dir, old))

@@ -57,6 +57,7 @@ class RunConfig:
 
     dataset: str = "shapes"
     data_dir: str | None = None
+    skip_corrupt: bool = False
     architecture: str | None = None
     model: str = "irmae"
     linear_layers: int | None = None

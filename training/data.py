@@ -761,7 +761,7 @@ def _capped(dataset, size, name):
         return dataset, n
     if size is not None:
         return dataset, size
-    raise DataError(f"cannot count the examples of {name}; pass size=N (--size N)")
+    raise DataError(f"cannot count the examples of {name}; pass size=N (--train-size / --eval-size N)")
 
 
 def _mnist_dataset(split, size, data_dir, options):

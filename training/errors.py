@@ -4,6 +4,8 @@ This module imports nothing heavy: the TF-free deploy tools use it too.
 """
 
 import argparse
+import contextlib
+import os
 import sys
 
 EXIT_USAGE = 2
@@ -51,3 +53,31 @@ def run_cli(main, argv=None, prog=None):
         print(f"{prefix}error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED)
     sys.exit(code or 0)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Discards what C++ code writes to fd 2 meanwhile (Python's own errors still show).
+
+    TensorFlow's start-up logs (CUDA probing, oneDNN notices) bypass Python and
+    TF_CPP_MIN_LOG_LEVEL; without this, every error line would follow a page of them.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with its C++ start-up noise kept off stderr."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe logs here, once

@@ -1,0 +1,114 @@
+import json
+
+import pytest
+
+from training.config import RunConfig
+from training.errors import UsageError
+from training.fit import build_parser
+from training.fit import parse_args
+
+
+class TestDefaults:
+    @pytest.mark.parametrize(
+        "dataset, architecture, n, l",
+        [
+            ("shapes", "shapes", 32, 2),
+            ("mnist", "mnist", 128, 8),
+            ("digits", "mnist", 128, 8),
+            ("celeb_a", "celeb_a", 512, 4),
+        ],
+    )
+    def test_paper_defaults_per_dataset(self, dataset, architecture, n, l):
+        config, _ = parse_args(["--dataset", dataset])
+        assert (config.architecture, config.latent_dim, config.linear_layers) == (architecture, n, l)
+        assert (config.epochs, config.batch_size, config.lr, config.optimizer) == (100, 32, 1e-4, "adam")
+
+    def test_no_arguments_trains_irmae_on_shapes(self):
+        config, options = parse_args([])
+        assert (config.dataset, config.model, config.linear_layers, config.latent_dim) == ("shapes", "irmae", 2, 32)
+        assert config.run_name == "shapes-irmae-l2-n32-s0"
+        assert options == {"overwrite": False, "quiet": False}
+
+    def test_baselines_default_to_no_stack(self):
+        for model in ("ae", "vae", "ae_l1", "ae_l2"):
+            config, _ = parse_args(["--model", model])
+            assert config.linear_layers == 0
+
+    def test_flags_map_onto_the_config(self):
+        config, options = parse_args(
+            ["--dataset", "mnist", "-l", "4", "-n", "16", "--epochs", "3", "--batch-size", "64",
+             "--lr", "0.001", "--optimizer", "sgd", "--init-scale", "0.5", "--tying", "transpose",
+             "--seed", "7", "--strategy", "mirrored", "--mixed-precision", "--jit-compile",
+             "--run-name", "x", "--output-dir", "out", "--no-export", "--steps-per-epoch", "5",
+             "--overwrite", "--freeze-stack"]
+        )
+        assert (config.linear_layers, config.latent_dim, config.epochs, config.batch_size) == (4, 16, 3, 64)
+        assert (config.lr, config.optimizer, config.init_scale, config.tying) == (0.001, "sgd", 0.5, "transpose")
+        assert (config.seed, config.strategy, config.mixed_precision, config.jit_compile) == (7, "mirrored", True, True)
+        assert (config.run_name, config.output_dir, config.export, config.steps_per_epoch) == ("x", "out", False, 5)
+        assert config.freeze_stack and options["overwrite"]
+
+    def test_help_shows_the_defaults(self, capsys):
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args(["--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        for expected in ("default: shapes", "default: 32", "n=128", "l=8", "default: 0.0001", "TF_CONFIG", "--mixed-precision"):
+            assert expected in text
+
+
+class TestRoundTrip:
+    def test_config_json_round_trip_and_repeat_with_config(self, tmp_path):
+        config, _ = parse_args(["--dataset", "digits", "-n", "9", "--epochs", "2", "--run-name", "r"])
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config.document()))
+        document = json.loads(path.read_text())
+        assert document["versions"]["tensorflow"] and document["versions"]["keras"]
+        assert "git_commit" in document
+        assert RunConfig.load(str(tmp_path)) == config
+        repeated, _ = parse_args(["--config", str(path)])
+        assert repeated == config
+        changed, _ = parse_args(["--config", str(path), "--epochs", "5"])
+        assert changed.epochs == 5 and changed.latent_dim == 9
+
+    def test_config_with_another_dataset_takes_that_datasets_defaults(self, tmp_path):
+        config, _ = parse_args(["--dataset", "shapes", "--run-name", "r"])
+        (tmp_path / "config.json").write_text(json.dumps(config.document()))
+        other, _ = parse_args(["--config", str(tmp_path / "config.json"), "--dataset", "mnist"])
+        assert (other.architecture, other.latent_dim, other.linear_layers) == ("mnist", 128, 8)
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        "argv, match",
+        [
+            (["--model", "vae", "-l", "4"], "--model vae has no linear layers"),
+            (["--model", "irmae", "-l", "0"], "--model irmae needs -l/--linear-layers >= 1"),
+            (["-l", "-1"], "--linear-layers must be an integer >= 0"),
+            (["-n", "0"], "--latent-dim must be an integer >= 1"),
+            (["--epochs", "0"], "--epochs must be an integer >= 1"),
+            (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
+            (["--lr", "0"], "--lr must be > 0"),
+            (["--penalty", "-1"], "--penalty must be >= 0"),
+            (["--dataset", "folder"], "--dataset folder needs --data-dir"),
+            (["--dataset", "shapes", "--architecture", "mnist"], "--architecture mnist does not fit --dataset shapes; use shapes"),
+            (["--run-name", "a/b"], "--run-name must be a plain directory name"),
+            (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
+            (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
+            (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        ],
+    )
+    def test_one_line_usage_error(self, argv, match):
+        with pytest.raises(UsageError, match=match) as error:
+            parse_args(argv)
+        assert "\n" not in str(error.value)
+
+    def test_missing_and_broken_config_files(self, tmp_path):
+        with pytest.raises(UsageError, match="no run configuration at"):
+            parse_args(["--config", str(tmp_path / "nope.json")])
+        (tmp_path / "bad.json").write_text("{not json")
+        with pytest.raises(UsageError, match="cannot read run configuration"):
+            parse_args(["--config", str(tmp_path / "bad.json")])
+        (tmp_path / "odd.json").write_text(json.dumps({"config": {"dataset": "shapes", "colour": 3}}))
+        with pytest.raises(UsageError, match="unknown setting"):
+            parse_args(["--config", str(tmp_path / "odd.json")])

@@ -1,0 +1,278 @@
+"""The training CLI end to end on tiny shapes runs (seconds each)."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from training import fit
+from training.config import RunConfig
+from training.errors import RunFailed
+from training.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--train-size", "64", "--eval-size", "32", "-n", "4", "--batch-size", "16", "--epochs", "2", "--quiet"]
+
+
+def _tiny_config(tmp_path, **overrides):
+    values = dict(
+        dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16, epochs=2,
+        output_dir=str(tmp_path), run_name="run", export=False,
+    )
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def _history(run_dir):
+    with open(os.path.join(run_dir, "history.csv"), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _cli(args, env=None, timeout=600):
+    """Runs `python -m training.fit` in a fresh process (graph mode, as users do)."""
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _graph_mode(graph_mode):
+    """model.fit as users run it; the tiny runs are faster as graphs too."""
+
+
+class TestRunDirectory:
+    def test_complete_run_directory(self, tmp_path):
+        exported = []
+        result = fit.train(
+            _tiny_config(tmp_path, export=True),
+            export_fn=lambda model, config, run_dir, images: exported.append((run_dir, len(images))),
+        )
+        run_dir = str(tmp_path / "run")
+        assert result.run_dir == run_dir and result.epochs_completed == 2
+        for name in ("config.json", "model.keras", "history.csv", "spectrum.json", "status.json",
+                     "figures/spectrum.png", "figures/reconstructions.png", "logs"):
+            assert os.path.exists(os.path.join(run_dir, name)), name
+        assert not os.path.exists(os.path.join(run_dir, "backup"))  # removed after a normal end
+        rows = _history(run_dir)
+        assert [row["epoch"] for row in rows] == ["0", "1"]
+        assert {"loss", "mse", "val_loss", "effective_rank", "entropy_rank"} <= set(rows[0])
+        spectrum = json.loads(open(os.path.join(run_dir, "spectrum.json")).read())
+        assert spectrum["latent_dim"] == 4 and len(spectrum["singular_values"]) == 4
+        assert spectrum["effective_rank"] == result.effective_rank and 1 <= result.effective_rank <= 4
+        assert spectrum["intrinsic_dimension"] == 7 and spectrum["num_codes"] == 32
+        document = json.loads(open(os.path.join(run_dir, "config.json")).read())
+        assert document["config"]["latent_dim"] == 4 and document["versions"]["keras"]
+        assert json.loads(open(os.path.join(run_dir, "status.json")).read())["state"] == "complete"
+        model = keras.models.load_model(os.path.join(run_dir, "model.keras"))
+        assert model.latent_dim == 4 and model.linear_layers == 2
+        assert exported == [(run_dir, 32)]  # the export hook ran once, with the eval images
+        assert result.exported
+
+    @pytest.mark.slow
+    def test_end_of_run_export_writes_verified_artifacts(self, tmp_path):
+        result = fit.train(_tiny_config(tmp_path, export=True, epochs=1))
+        export_dir = os.path.join(result.run_dir, "export")
+        manifest = json.loads(open(os.path.join(export_dir, "manifest.json")).read())
+        for name in ("encoder.onnx", "decoder.onnx", "autoencoder.onnx", "savedmodel"):
+            assert os.path.exists(os.path.join(export_dir, name)), name
+        assert manifest["dataset"] == "shapes"
+        assert manifest["source"]["run_dir"] == os.path.abspath(result.run_dir)
+        assert json.loads(open(os.path.join(result.run_dir, "status.json")).read())["exported"]
+        # A second run of the same command finds the export done and leaves it.
+        before = os.path.getmtime(os.path.join(export_dir, "manifest.json"))
+        fit.train(_tiny_config(tmp_path, export=True, epochs=1))
+        assert os.path.getmtime(os.path.join(export_dir, "manifest.json")) == before
+
+    def test_no_export_skips_the_hook(self, tmp_path):
+        called = []
+        result = fit.train(_tiny_config(tmp_path, epochs=1), export_fn=lambda *a: called.append(a))
+        assert called == [] and not result.exported
+
+    def test_the_same_command_on_a_complete_run_does_not_train_again(self, tmp_path, capsys):
+        config = _tiny_config(tmp_path, epochs=1)
+        fit.train(config)
+        before = os.path.getmtime(tmp_path / "run" / "model.keras")
+        capsys.readouterr()
+        result = fit.train(config)
+        assert os.path.getmtime(tmp_path / "run" / "model.keras") == before
+        assert "effective rank" in capsys.readouterr().out
+        assert len(_history(result.run_dir)) == 1
+
+    def test_other_settings_are_refused_then_overwritten(self, tmp_path):
+        fit.train(_tiny_config(tmp_path, epochs=1))
+        config_before = (tmp_path / "run" / "config.json").read_text()
+        with pytest.raises(UsageError, match=r"holds a run with other settings \(latent_dim differ\); pass --overwrite"):
+            fit.train(_tiny_config(tmp_path, epochs=1, latent_dim=5))
+        assert (tmp_path / "run" / "config.json").read_text() == config_before
+        result = fit.train(_tiny_config(tmp_path, epochs=1, latent_dim=5), overwrite=True)
+        assert len(result.spectrum) == 5
+
+    def test_a_directory_that_is_not_a_run_is_refused(self, tmp_path):
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "notes.txt").write_text("mine")
+        with pytest.raises(UsageError, match="holds no run"):
+            fit.train(_tiny_config(tmp_path))
+        assert os.listdir(tmp_path / "run") == ["notes.txt"]
+
+    def test_bad_data_writes_nothing_and_keeps_an_old_run(self, tmp_path):
+        fit.train(_tiny_config(tmp_path, epochs=1))
+        before = sorted(os.listdir(tmp_path / "run"))
+        with pytest.raises(UsageError, match="missing"):
+            fit.train(_tiny_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing"),
+                                   architecture="shapes"), overwrite=True)
+        assert sorted(os.listdir(tmp_path / "run")) == before
+
+    def test_nan_loss_stops_and_keeps_the_last_good_model(self, tmp_path, monkeypatch):
+        class PoisonSecondEpoch(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if self.params and self._epoch == 1:
+                    for weight in self.model.trainable_weights:
+                        weight.assign(np.full(weight.shape, np.nan))
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch = epoch
+
+        original = fit._callbacks
+        monkeypatch.setattr(fit, "_callbacks", lambda *a: [PoisonSecondEpoch()] + original(*a))
+        with pytest.raises(RunFailed, match="training stopped in epoch 2: the loss became NaN"):
+            fit.train(_tiny_config(tmp_path, epochs=3))
+        run_dir = tmp_path / "run"
+        model = keras.models.load_model(run_dir / "model.keras")
+        assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+        assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+class TestStrategies:
+    def test_mirrored_run_matches_a_single_replica_run(self, tmp_path):
+        # The training set is one global batch: tf.distribute's dataset cloning
+        # reorders a seeded shuffle, but not which images form a batch.
+        settings = dict(epochs=2, train_size=16, batch_size=16, lr=1e-3)
+        one = fit.train(_tiny_config(tmp_path, run_name="one", **settings))
+        two = fit.train(_tiny_config(tmp_path, run_name="two", strategy="mirrored", **settings))
+        assert fit.make_strategy("mirrored").num_replicas_in_sync == 2
+        for row_one, row_two in zip(_history(one.run_dir), _history(two.run_dir)):
+            np.testing.assert_allclose(float(row_two["loss"]), float(row_one["loss"]), rtol=1e-5)
+        first = keras.models.load_model(os.path.join(one.run_dir, "model.keras")).get_weights()
+        second = keras.models.load_model(os.path.join(two.run_dir, "model.keras")).get_weights()
+        for a, b in zip(first, second):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+    def test_batch_not_divisible_by_replicas(self, tmp_path):
+        with pytest.raises(UsageError, match="--batch-size 15 is not divisible by the 2 replicas"):
+            fit.train(_tiny_config(tmp_path, strategy="mirrored", batch_size=15))
+        assert not os.path.exists(tmp_path / "run")
+
+    def test_multi_worker_without_tf_config(self, tmp_path, monkeypatch):
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+        with pytest.raises(UsageError, match="needs the TF_CONFIG environment variable"):
+            fit.train(_tiny_config(tmp_path, strategy="multi_worker"))
+
+    def test_mixed_precision_and_xla_run_and_restore_the_policy(self, tmp_path):
+        result = fit.train(_tiny_config(tmp_path, epochs=1, mixed_precision=True, jit_compile=True))
+        assert keras.config.dtype_policy().name == "float32"
+        assert np.isfinite(result.eval_mse)
+        model = keras.models.load_model(os.path.join(result.run_dir, "model.keras"))
+        assert model.linear_stack.dtype_policy.compute_dtype == "float32"
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_training_on_two_local_processes(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    args = TINY + ["--strategy", "multi_worker", "--output-dir", str(tmp_path / "out"),
+                   "--run-name", "mw", "--no-export", "--steps-per-epoch", "2"]
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    processes = []
+    for index in range(2):
+        env = dict(environment, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "training.fit", *args], cwd=REPO, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+    outputs = [p.communicate(timeout=400)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    run_dir = tmp_path / "out" / "mw"
+    assert sorted(os.listdir(tmp_path / "out")) == ["mw"]
+    for name in ("config.json", "model.keras", "history.csv", "spectrum.json", "figures", "logs"):
+        assert (run_dir / name).exists(), name
+    assert len(_history(str(run_dir))) == 2
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+
+
+@pytest.mark.slow
+def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path):
+    args = ["--train-size", "256", "--eval-size", "32", "-n", "4", "--batch-size", "16",
+            "--epochs", "6", "--quiet", "--no-export", "--output-dir", str(tmp_path), "--run-name", "r"]
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metadata = tmp_path / "r" / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if metadata.exists() and json.loads(metadata.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(metadata.read_text())["epoch"]
+    assert 2 <= killed_at < 6
+    keras.models.load_model(tmp_path / "r" / "model.keras")  # never half-written
+
+    result = _cli(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming {tmp_path / 'r'} after epoch {killed_at} of 6" in result.stdout
+    assert [row["epoch"] for row in _history(str(tmp_path / "r"))] == [str(e) for e in range(6)]
+    assert json.loads((tmp_path / "r" / "status.json").read_text())["state"] == "complete"
+    assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(".tmp-")]
+
+
+class TestCommandLine:
+    def test_bad_flag_is_one_line_exit_2_and_writes_nothing(self, tmp_path):
+        result = _cli(["--model", "vae", "-l", "4", "--output-dir", str(tmp_path)])
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            "training.fit: error: --model vae has no linear layers: -l/--linear-layers must be 0, "
+            "got 4 (use --model irmae for a linear stack)."
+        ]
+        assert os.listdir(tmp_path) == []
+
+    def test_unknown_flag(self, tmp_path):
+        result = _cli(["--frobnicate"])
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "unrecognized arguments: --frobnicate" in result.stderr
+
+    @pytest.mark.slow
+    def test_cli_trains_and_prints_the_effective_rank(self, tmp_path):
+        result = _cli(TINY + ["--output-dir", str(tmp_path), "--no-export"])
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "effective rank:" in result.stdout
+        assert f"run directory: {tmp_path / 'shapes-irmae-l2-n4-s0'}" in result.stdout
+
+    @pytest.mark.slow
+    def test_diverging_cli_run_exits_1_with_one_line(self, tmp_path):
+        result = _cli(TINY + ["--output-dir", str(tmp_path), "--no-export", "--optimizer", "sgd", "--lr", "1e12"])
+        assert result.returncode == 1, result.stderr[-2000:]
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("training.fit: error: training stopped in epoch 1: the loss became NaN")
