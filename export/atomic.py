@@ -20,6 +20,7 @@ def write_file_atomic(path, write):
     """
     directory = os.path.dirname(os.path.abspath(path))
     handle, staging = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+    os.chmod(staging, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from other users
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
@@ -28,6 +29,12 @@ def write_file_atomic(path, write):
         with contextlib.suppress(FileNotFoundError):
             os.remove(staging)
         raise
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_destination(path, overwrite):
@@ -58,6 +65,7 @@ def staged_directory(path, overwrite=False):
     parent, name = os.path.split(path)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{name}.staging-", dir=parent)
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide it from other users
     try:
         yield staging
         check_destination(path, overwrite)

@@ -63,12 +63,21 @@ def atomic_path(path):
         dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path)
     )
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the mode open() would.
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def current_umask():
+    """The process umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_images(name, images, minimum=1):

@@ -58,3 +58,23 @@ def test_map_in_batches_covers_every_input_in_order():
 
     np.testing.assert_array_equal(map_in_batches(double, np.arange(7), 3), np.arange(7) * 2)
     assert calls == [3, 3, 1]
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from export.atomic import staged_directory
+    from export.atomic import write_file_atomic
+    from irmae_keras.utils import atomic_path
+    from irmae_keras.utils import current_umask
+
+    with atomic_path(tmp_path / "a.txt") as tmp:
+        open(tmp, "w").write("x")
+    write_file_atomic(str(tmp_path / "b.bin"), lambda handle: handle.write(b"y"))
+    with staged_directory(str(tmp_path / "out")) as staging:
+        open(os.path.join(staging, "c"), "w").write("z")
+    mask = current_umask()
+    assert stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE(os.stat(tmp_path / "b.bin").st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == 0o777 & ~mask
