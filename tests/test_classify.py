@@ -235,3 +235,9 @@ def test_not_a_run_directory(tmp_path):
     assert result.returncode == 2
     assert result.stderr == f"training.classify: error: {tmp_path} is not a run directory: it has no config.json (training.fit writes one).\n"
     assert os.listdir(tmp_path) == []
+
+
+def test_help_reads_as_documentation():
+    text = " ".join(classify.build_parser().format_help().split())
+    assert "%%" not in text and "(default: 10,50,100,500,1000,all)" in text
+    assert "(default: pre_stack)" in text and "--no-supervised" in text

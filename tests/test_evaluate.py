@@ -228,6 +228,13 @@ class TestMergingAndReuse:
         assert entry["extractor"]["file"] == os.path.abspath(shared) and not entry["extractor"]["trained_now"]
         assert os.listdir(out) == ["evaluation.json"]  # nothing trained, nothing copied
 
+    def test_an_extractor_of_other_images_is_refused(self, runs, shapes_evaluation, tmp_path):
+        shared = os.path.join(_out(runs["shapes"]), "domain_features.keras")
+        with pytest.raises(UsageError, match=r"takes images of shape \(32, 32, 3\), this run's are \(32, 32, 1\)"):
+            evaluate.main([runs["digits"], "--task", "fid", "--domain-features", shared,
+                           "--out", str(tmp_path / "out")])
+        assert not (tmp_path / "out").exists()
+
 
 class TestDigits:
     def test_all_tasks_on_grayscale_digits(self, runs, capsys):
@@ -329,7 +336,7 @@ def test_missing_inception_weights_offline(runs, tmp_path, monkeypatch):
         pytest.skip("this machine has the InceptionV3 weights cached")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     out = tmp_path / "out"
-    with pytest.raises(UsageError, match="--features inception: InceptionV3 weights not found .*--inception-weights FILE"):
+    with pytest.raises(UsageError, match="--features inception: InceptionV3 weights not found .*--inception-weights FILE; or score with --features domain"):
         evaluate.main([runs["shapes"], "--task", "fid", "--features", "inception", "--out", str(out)])
     assert not out.exists()
 
@@ -351,3 +358,20 @@ def test_an_unreadable_evaluation_json_is_kept(runs, tmp_path):
     with pytest.raises(UsageError, match="cannot read .*evaluation.json to merge into it"):
         evaluate.main([runs["shapes"], "--task", "spectrum", "--out", str(out)])
     assert os.listdir(out) == ["evaluation.json"] and (out / "evaluation.json").read_text() == "{broken"
+
+
+@pytest.mark.parametrize("run_eval_size, used", [(None, 10_000), (2_000, 2_000), (32, 50)])
+def test_the_default_eval_size_follows_the_run(tmp_path, run_eval_size, used):
+    (tmp_path / "model.keras").write_bytes(b"")  # parse_settings does not load the model
+    config = RunConfig(dataset="shapes", eval_size=run_eval_size).resolved()
+    (tmp_path / "config.json").write_text(json.dumps(config.document()))
+    settings = evaluate.parse_settings([str(tmp_path)])
+    assert settings.eval_size == used and settings.features == "domain"
+    assert settings.tasks == evaluate.TASKS and settings.out == str(tmp_path / "evaluation")
+
+
+def test_help_reads_as_documentation():
+    text = " ".join(evaluate.build_parser().format_help().split())
+    assert "%%" not in text and "what to compute (default: all)" in text
+    assert "generated ones, at least 2, at most the eval images used (default: 10000)" in text
+    assert all(f" {task} " in text for task in ("spectrum", "reconstruction", "interpolation", "pca", "fid"))

@@ -42,7 +42,7 @@ official code) or the code z after it (post_stack; a VAE's mean). They are compu
 once; only the head trains: [Dense n, ReLU, Dropout 0.5] x 2 -> Dense(classes, no
 bias), Adam 1e-3, batch 100 (n = the run's latent size).
 
-Protocol: a fixed class-stratified 10 %% of the training split is the validation set;
+Protocol: a fixed class-stratified 10 % of the training split is the validation set;
 for each seed and label count, a class-balanced subset of the rest is drawn with that
 seed (nested: a seed's 10-image subset lies inside its 50-image one; "all" = the whole
 rest). Each head trains up to --epochs epochs and stops after --patience epochs without
@@ -55,7 +55,7 @@ EPILOG = """\
 outputs (OUT = RUN_DIR/classification unless --out is given):
   results.json   every seed's numbers (test and validation accuracy, best epoch, class
                  counts of the subset) and the summary: test error mean and std over seeds
-  results.md     the Markdown table: label count x {encoder, supervised} test error in %%
+  results.md     the Markdown table: label count x {encoder, supervised} test error in %
 
 examples:
   python -m training.classify saved_models/mnist-irmae-l8-n128-s0

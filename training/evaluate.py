@@ -50,7 +50,7 @@ DESCRIPTION = """\
 Evaluates a trained run (a directory written by python -m training.fit) with the
 protocols of docs/evaluation.md, on the first --eval-size images of its eval split:
 
-  spectrum        singular values of the code covariance, effective rank (1 %% threshold)
+  spectrum        singular values of the code covariance, effective rank (1 % threshold)
                   and entropy rank; spectrum.png
   reconstruction  MSE of the reconstructions of all those images; reconstruction.png (the
                   first 50, each row of originals above its reconstructions)
@@ -110,8 +110,8 @@ def build_parser():
     parser.add_argument(
         "--eval-size", type=int, metavar="N",
         help=f"eval images used: the first N of the eval split, at least {MIN_EVAL_IMAGES} "
-             f"(default: {EVAL_IMAGES:,}, or the run's --eval-size if smaller; all when the "
-             "split is smaller)")
+             f"(default: {EVAL_IMAGES}, or the run's --eval-size if smaller but at least "
+             f"{MIN_EVAL_IMAGES}; all when the split is smaller)")
     parser.add_argument(
         "--num-samples", type=int, default=EVAL_IMAGES, metavar="N",
         help="FID set size: the first N eval images against N generated ones, at least 2, at "
@@ -125,9 +125,9 @@ def build_parser():
              "celeb_a, folder)")
     parser.add_argument(
         "--inception-weights", metavar="FILE",
-        help="with --features inception: the file "
-             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 (default: looked up in "
-             "$KERAS_HOME/models, ~/.keras/models, /tmp/.keras/models)")
+        help="with --features inception: Keras' InceptionV3 no-top ImageNet weights file, "
+             "checked by md5 (default: looked up in $KERAS_HOME/models or ~/.keras/models, "
+             "and /tmp/.keras/models)")
     parser.add_argument(
         "--domain-features", metavar="FILE",
         help="with --features domain: a stored extractor (another run's domain_features.keras) "
@@ -188,7 +188,8 @@ def parse_settings(argv):
         if path and not os.path.isfile(path):
             raise UsageError(f"{flag} {path} is not a file.")
     out = output_dir(args.run_dir, args.out, "evaluation")
-    eval_size = args.eval_size or min(EVAL_IMAGES, config.eval_size or EVAL_IMAGES)
+    # The run's own eval set, but never fewer images than the grids show.
+    eval_size = args.eval_size or max(MIN_EVAL_IMAGES, min(EVAL_IMAGES, config.eval_size or EVAL_IMAGES))
     return Settings(
         run_dir=args.run_dir, tasks=tasks, compare=args.compare, eval_size=eval_size,
         num_samples=args.num_samples, seed=args.seed, features=features,
@@ -233,7 +234,7 @@ def load_evaluated_run(run_dir, eval_size):
     if len(images) < MIN_EVAL_IMAGES:
         raise UsageError(
             f"the eval split of {config.dataset} holds {len(images)} images; the evaluation "
-            f"needs at least {MIN_EVAL_IMAGES}."
+            f"needs at least {MIN_EVAL_IMAGES} (the reconstruction grid shows {RECONSTRUCTION_IMAGES})."
         )
     return EvaluatedRun(run_dir, config, model, images, encode_images(model, images))
 
@@ -448,7 +449,9 @@ def build_extractor(run, settings):
         try:
             path = fid.find_inception_weights(settings.inception_weights)
         except ValueError as error:
-            raise UsageError(f"--features inception: {error} (here: --inception-weights FILE)") from None
+            raise UsageError(
+                f"--features inception: {error} (here: --inception-weights FILE; or score with "
+                "--features domain, which needs no download)") from None
         extractor = fid.InceptionFeatures(weights_path=path)
         return Extractor(extractor, {"name": extractor.name, "features": "inception",
                                      "weights_file": os.path.abspath(path)})
@@ -458,6 +461,12 @@ def build_extractor(run, settings):
             extractor = fid.DomainFeatures.load(path)
         except ValueError as error:
             raise UsageError(f"{path}: {error}") from None
+        expected = tuple(run.model.image_shape)
+        if tuple(extractor.model.input_shape[1:]) != expected:
+            raise UsageError(
+                f"{path} takes images of shape {tuple(extractor.model.input_shape[1:])}, this run's "
+                f"are {expected}: use an extractor trained on {run.config.dataset}."
+            )
         return Extractor(extractor, {"name": extractor.name, "features": "domain",
                                      "file": os.path.abspath(path), "sha256": sha256_file(path),
                                      "trained_now": False})
