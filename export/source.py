@@ -2,18 +2,14 @@
 
 import dataclasses
 import os
-import zipfile
 
-import keras
-import numpy as np
-
-import irmae_keras
 from export.manifest import sha256_file
 from training.config import RunConfig
 from training.errors import UsageError
-
-MODEL_FILE = "model.keras"
-CONFIG_FILE = "config.json"
+from training.rundir import CONFIG_FILE
+from training.rundir import MODEL_FILE
+from training.rundir import check_model
+from training.rundir import load_model_file
 
 
 @dataclasses.dataclass
@@ -50,7 +46,7 @@ def load_source(path):
     run_dir = os.path.dirname(os.path.abspath(model_path))
     if not os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
         run_dir = None
-    model = _load_model(model_path)
+    model = load_model_file(model_path)
     check_model(model, model_path)
     return Source(
         model=model,
@@ -59,34 +55,6 @@ def load_source(path):
         config=RunConfig.load(run_dir) if run_dir else None,
         sha256=sha256_file(model_path),
     )
-
-
-def _load_model(model_path):
-    if model_path.endswith(".keras") and not zipfile.is_zipfile(model_path):
-        # Keras would report a corrupt archive as "File not found".
-        raise UsageError(
-            f"cannot load {model_path}: not a .keras archive (corrupt or truncated file?)."
-        )
-    try:
-        return keras.models.load_model(model_path, safe_mode=True, compile=False)
-    except Exception as error:  # Keras raises many types for a file it cannot read
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"cannot load {model_path} as a Keras model: {reason}") from None
-
-
-def check_model(model, where="the model"):
-    """UsageError unless `model` is an irmae_keras Autoencoder with finite weights."""
-    if not isinstance(model, irmae_keras.Autoencoder):
-        raise UsageError(
-            f"{where} holds a {type(model).__name__} named {getattr(model, 'name', '?')!r}, "
-            "not an irmae_keras Autoencoder (build one with irmae_keras.build_autoencoder)."
-        )
-    for weight in model.weights:
-        if not np.all(np.isfinite(keras.ops.convert_to_numpy(weight))):
-            raise UsageError(
-                f"{where} has NaN or infinite values in weight {weight.path!r}; "
-                "the training diverged: export an earlier checkpoint."
-            )
 
 
 def eval_images(dataset, *, limit, image_shape, data_dir=None):

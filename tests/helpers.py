@@ -1,10 +1,12 @@
 """Shared test helpers in the manner of KerasHub's TestCase."""
 
+import contextlib
 import json
 import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 def run_serialization_test(obj):
@@ -63,3 +65,14 @@ def codes_of_rank(k, n=16, examples=2000, seed=0, noise=0.0):
     directions, _ = np.linalg.qr(rng.normal(size=(n, n)))
     latent = rng.normal(size=(examples, k)) * rng.uniform(1, 2, size=k)
     return latent @ directions[:, :k].T + noise * rng.normal(size=(examples, n)) + 3.0
+
+
+@contextlib.contextmanager
+def graph_functions():
+    """Runs `tf.function`s as graphs meanwhile: for module-scoped fixtures, which
+    cannot use the function-scoped `graph_mode` fixture."""
+    tf.config.run_functions_eagerly(False)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(True)
