@@ -67,6 +67,7 @@ class RunConfig:
     lr: float = 1e-4
     optimizer: str = "adam"
     init_scale: float = 1.0
+    stack_initializer: str | None = None
     tying: str = "none"
     freeze_stack: bool = False
     stack_activation: str | None = None
@@ -127,6 +128,11 @@ class RunConfig:
         for flag, value in (("--lr", self.lr), ("--init-scale", self.init_scale)):
             if not value > 0:
                 raise UsageError(f"{flag} must be > 0; got {value}.")
+        if self.stack_initializer is not None and self.init_scale != 1.0:
+            raise UsageError(
+                "--init-scale scales the default stack initializer; it cannot be combined "
+                f"with --stack-initializer {self.stack_initializer}."
+            )
         for flag, value in (("--penalty", self.penalty), ("--kl-weight", self.kl_weight)):
             if not value >= 0:
                 raise UsageError(f"{flag} must be >= 0; got {value}.")

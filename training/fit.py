@@ -85,6 +85,7 @@ def build_parser():
     model.add_argument("-l", "--linear-layers", type=int, metavar="L", help="depth of the linear stack (default: the dataset's l for irmae, 0 otherwise)")
     model.add_argument("-n", "--latent-dim", type=int, metavar="N", help="latent size (default: the dataset's n)")
     model.add_argument("--init-scale", type=float, help=f"multiplies the stack's init bound U(-1/sqrt(n), 1/sqrt(n)) (default: {defaults.init_scale})")
+    model.add_argument("--stack-initializer", metavar="NAME", help="a Keras initializer for the stack instead of the default, e.g. glorot_uniform")
     model.add_argument("--tying", choices=run_config.TYINGS, help=f"stack weight tying (default: {defaults.tying})")
     model.add_argument("--freeze-stack", action="store_true", help="keep the stack at its random init (an ablation)")
     model.add_argument("--stack-activation", metavar="NAME", help="activation between the stack's matrices (nonlinear control; default: none)")
@@ -295,6 +296,7 @@ def _build_model(config):
         latent_dim=config.latent_dim,
         linear_layers=config.linear_layers,
         init_scale=config.init_scale,
+        stack_initializer=config.stack_initializer,
         tying=config.tying,
         stack_trainable=not config.freeze_stack,
         stack_activation=config.stack_activation,

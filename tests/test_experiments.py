@@ -1,0 +1,191 @@
+"""Each experiment's smallest configuration end to end, and the report built from them."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from training import experiments
+from training import report
+from training.config import RunConfig
+
+pytestmark = pytest.mark.slow
+
+SMOKE = experiments.BUDGETS["smoke"]
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("experiments")
+    return {"runs": str(root / "runs"), "out": str(root / "results"), "report": str(root / "results.md")}
+
+
+def _run(name, dirs):
+    document = experiments.run_experiment(name, SMOKE, dirs["runs"], dirs["out"])
+    folder = os.path.join(dirs["out"], name)
+    saved = json.load(open(os.path.join(folder, "results.json")))
+    assert saved["experiment"] == name and saved["budget"]["name"] == "smoke"
+    assert saved["command"] == f"python -m training.experiments {name} --budget smoke"
+    assert saved["hardware"]["cores"] >= 1 and saved["seconds"]["this_call"] > 0
+    assert open(os.path.join(folder, "table.md")).read().strip() == document["table"]
+    for file_name, caption in saved["figures"]:
+        with Image.open(os.path.join(folder, file_name)) as image:
+            assert image.size[0] > 50 and image.size[1] > 50, file_name
+        assert caption
+    return saved
+
+
+def _labels(document):
+    return [row["label"] for row in document["rows"]]
+
+
+def test_shapes_rank(dirs):
+    document = _run("shapes-rank", dirs)
+    assert sorted(set(_labels(document))) == sorted(["AE", "AE+L1", "AE+L2", "VAE", "IRMAE l=2", "IRMAE l=4"])
+    assert [row["seed"] for row in document["rows"] if row["label"] == "IRMAE l=2"] == list(SMOKE.seeds)
+    for row in document["rows"]:
+        assert 1 <= row["effective_rank"] <= row["config"]["latent_dim"]
+        assert len(row["singular_values"]) == row["config"]["latent_dim"] and row["mse"] > 0
+    assert [f for f, _ in document["figures"]] == ["spectra.png", "interpolation.png"]
+    with Image.open(os.path.join(dirs["out"], "shapes-rank", "interpolation.png")) as image:
+        assert image.size == (32 * 10, 32 * 6)  # 10 steps × the 6 models
+
+
+def test_init_scale(dirs):
+    document = _run("init-scale", dirs)
+    assert _labels(document) == ["init ×0.1", "init ×0.3", "init ×1", "init ×3", "glorot_uniform"]
+    configs = [row["config"] for row in document["rows"]]
+    assert [c["init_scale"] for c in configs] == [0.1, 0.3, 1.0, 3.0, 1.0]
+    assert configs[-1]["stack_initializer"] == "glorot_uniform"
+
+
+def test_depth(dirs):
+    document = _run("depth", dirs)
+    assert [row["config"]["linear_layers"] for row in document["rows"]] == [0, 1, 2, 4, 8]
+    for row in document["rows"]:
+        assert set(row["fid"]) >= {"mvg", "gmm", "reconstruction", "interpolation"}
+        assert all(value >= 0 for value in row["fid"].values())
+
+
+def test_tying(dirs):
+    document = _run("tying", dirs)
+    configs = {row["label"]: row["config"] for row in document["rows"]}
+    assert configs["shared (W·W)"]["tying"] == "shared"
+    assert configs["transpose (W·Wᵀ)"]["tying"] == "transpose"
+    assert configs["frozen random"]["freeze_stack"] is True
+    assert configs["nonlinear (ReLU between)"]["stack_activation"] == "relu"
+
+
+def test_optimizer_tunes_each_learning_rate(dirs):
+    document = _run("optimizer", dirs)
+    sweep = [row for row in document["rows"] if row["group"] == "sweep"]
+    tuned = [row for row in document["rows"] if row["group"] != "sweep"]
+    assert len(sweep) == sum(len(rates) for rates in SMOKE.learning_rates.values())
+    for row in tuned:
+        name = row["config"]["optimizer"]
+        candidates = [r for r in sweep if r["config"]["optimizer"] == name]
+        assert row["config"]["lr"] == min(candidates, key=lambda r: r["mse"])["config"]["lr"]
+    assert "Sweep:" in document["notes"][0]
+
+
+def test_latent_size(dirs):
+    document = _run("latent-size", dirs)
+    assert _labels(document) == ["AE n=4", "AE n=7", "AE n=8", "AE n=16", "AE n=32",
+                                 "VAE n=4", "VAE n=7", "VAE n=16", "VAE n=32", "IRMAE n=32 l=2"]
+    assert all("gmm" in row["fid"] for row in document["rows"])
+
+
+def test_downstream(dirs):
+    document = _run("downstream", dirs)
+    methods = set(_labels(document))
+    assert methods == {"AE", "VAE", "IRMAE", "supervised"}
+    for row in document["rows"]:
+        assert 0 <= row["test_error"] <= 100 and row["seeds"] == SMOKE.classify_seeds
+    assert "| labels |" in document["table"]
+
+
+def test_generation(dirs):
+    document = _run("generation", dirs)
+    assert {(row["group"], row["label"]) for row in document["rows"]} == {
+        (d, m) for d in ("shapes", "digits") for m in ("AE", "VAE", "IRMAE")}
+    for row in document["rows"]:
+        assert set(row["fid"]) >= {"reconstruction", "interpolation", "mvg", "gmm", "pca", "train_images"}
+    assert len(document["figures"]) == 6
+
+
+def test_report_from_all_experiments(dirs):
+    documents = experiments.load_documents(dirs["out"])
+    assert set(documents) == set(experiments.EXPERIMENTS)  # the tests above ran them all
+    report.write_report(documents, dirs["out"], dirs["report"])
+    text = open(dirs["report"]).read()
+    summary = [line for line in text.splitlines() if line[:3] in {f"{i}. " for i in range(1, 6)}]
+    assert len(summary) == 5 and not any("not run yet" in line for line in summary)
+    for name in experiments.EXPERIMENTS:
+        assert f"## {name}:" in text
+    assert "results/shapes-rank/spectra.png" in text
+
+
+def test_finished_runs_are_reused(dirs):
+    # The report test ran after every experiment; shapes-rank again trains nothing.
+    document = experiments.run_experiment("shapes-rank", SMOKE, dirs["runs"], dirs["out"])
+    assert document["runs"]["trained_now"] == 0 and document["runs"]["reused"] > 0
+
+
+def test_run_names_tell_settings_apart():
+    names = {
+        experiments.make_config(SMOKE, "shapes", **kw).run_name
+        for kw in ({}, {"init_scale": 0.3}, {"tying": "shared"}, {"freeze_stack": True},
+                   {"stack_activation": "relu"}, {"optimizer": "sgd", "lr": 0.01},
+                   {"stack_initializer": "glorot_uniform"}, {"linear_layers": 4}, {"seed": 1})
+    }
+    assert len(names) == 9
+    assert all(name.endswith("-smoke") for name in names)
+
+
+def _document(rows):
+    return {"rows": rows}
+
+
+class TestVerdicts:
+    def test_rank_summary_says_when_results_contradict_the_paper(self):
+        rows = [dict(label=label, seed=0, effective_rank=rank, mse=0.005)
+                for label, rank in (("AE", 6), ("IRMAE l=2", 6), ("IRMAE l=4", 5), ("AE+L1", 6),
+                                    ("AE+L2", 6), ("VAE", 9))]
+        line = report.summary_rank({"shapes-rank": _document(rows)})
+        assert "about the same as the AE's 6" in line and "contradicts the paper" in line
+        rows[1]["effective_rank"] = 3
+        line = report.summary_rank({"shapes-rank": _document(rows)})
+        assert "lower than the AE's 6 (as in the paper" in line
+
+    def test_seeds_that_disagree_are_both_shown(self):
+        rows = [dict(label="IRMAE l=2", seed=0, effective_rank=4, mse=0.01),
+                dict(label="IRMAE l=2", seed=1, effective_rank=5, mse=0.01),
+                dict(label="AE", seed=0, effective_rank=9, mse=0.01)]
+        assert "uses 4/5 of 32" in report.summary_rank({"shapes-rank": _document(rows)})
+
+    def test_frozen_stack_no_effect_is_worded(self):
+        rows = [dict(label="AE (no stack)", effective_rank=10), dict(label="frozen random", effective_rank=11)]
+        line = report.summary_depth_and_tying({"tying": _document(rows)})
+        assert "frozen matrices: no effect (as an AE)" in line
+
+    def test_missing_experiments_say_how_to_run_them(self):
+        line = report.summary_rank({})
+        assert "not run yet" in line and "python -m training.experiments shapes-rank" in line
+
+
+def test_unknown_experiment_is_one_line_exit_2():
+    result = subprocess.run([sys.executable, "-m", "training.experiments", "rank-of-everything"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "training.experiments: error: unknown experiment rank-of-everything; choose from "
+        + ", ".join(experiments.EXPERIMENTS) + ", all or report."
+    ]
+
+
+def test_smoke_budget_is_smaller_than_cpu():
+    assert RunConfig(**{**SMOKE.shapes}).train_size < experiments.BUDGETS["cpu"].shapes["train_size"]

@@ -1,0 +1,679 @@
+"""`python -m training.experiments NAME`: the experiments that answer the paper's reviewers.
+
+    python -m training.experiments shapes-rank             # one experiment, CPU budget
+    python -m training.experiments all --budget cpu        # all eight, then docs/results.md
+    python -m training.experiments report                  # rebuild docs/results.md only
+
+Each experiment trains the runs it needs with `training.fit` (a run another experiment
+already trained with the same settings is reused), evaluates them with
+`training.evaluate` / `training.classify`, and writes `docs/results/NAME/`: a
+`results.json` with every number, seed, setting, the command, the hardware and the
+time; a `table.md`; and PNG figures. `docs/results.md` is assembled from those files,
+opening with a five-line summary computed from the numbers.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+from training.config import RunConfig
+from training.errors import ArgumentParser
+from training.errors import UsageError
+from training.errors import import_tensorflow_quietly
+from training.errors import run_cli
+
+THRESHOLD = 0.01
+INTERPOLATION_PAIR = (0, 1)
+INTERPOLATION_STEPS = 10
+REPORT = "docs/results.md"
+
+
+# ------------------------------------------------------------------ budgets
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How much compute an experiment may spend.
+
+    Attributes:
+        shapes: RunConfig settings of a shapes run.
+        digits: RunConfig settings of a digits run.
+        seeds: seeds of the headline comparisons (others use the first).
+        eval_size: eval images for the spectrum, MSE and FID.
+        sweep: RunConfig settings of a learning-rate sweep run.
+        learning_rates: the sweep's learning rates per optimizer.
+        classify_labels / classify_seeds / classify_epochs: the downstream protocol.
+        domain_epochs / domain_images: the FID feature network's training.
+    """
+
+    name: str
+    shapes: dict
+    digits: dict
+    seeds: tuple
+    eval_size: int
+    sweep: dict
+    learning_rates: dict
+    classify_labels: str
+    classify_seeds: int
+    classify_epochs: int
+    domain_epochs: int
+    domain_images: int
+
+
+# Learning rates around each optimizer's usual range (SGD with momentum 0.9).
+SWEEPS = {
+    "adam": (3e-5, 1e-4, 3e-4, 1e-3),
+    "sgd": (1e-3, 3e-3, 1e-2, 3e-2),
+    "rmsprop": (1e-5, 3e-5, 1e-4, 3e-4),
+}
+
+BUDGETS = {
+    # Seconds per experiment: what the test suite runs.
+    "smoke": Budget(
+        name="smoke",
+        shapes={"train_size": 64, "eval_size": 64, "epochs": 1, "latent_dim": 8},
+        digits={"train_size": 128, "epochs": 1, "latent_dim": 16},
+        seeds=(0, 1), eval_size=64, sweep={"train_size": 64, "epochs": 1},
+        learning_rates={"adam": (1e-4, 1e-3), "sgd": (1e-2,), "rmsprop": (1e-4,)},
+        classify_labels="10,all", classify_seeds=2, classify_epochs=2,
+        domain_epochs=1, domain_images=128,
+    ),
+    # A 2-core CPU: each experiment within about 30 minutes.
+    "cpu": Budget(
+        name="cpu",
+        shapes={"train_size": 20_000, "eval_size": 2_000, "epochs": 10},
+        digits={"epochs": 40},
+        seeds=(0, 1), eval_size=2_000, sweep={"train_size": 5_000, "epochs": 3},
+        learning_rates=SWEEPS,
+        classify_labels="10,50,100,500,all", classify_seeds=5, classify_epochs=100,
+        domain_epochs=5, domain_images=5_000,
+    ),
+    # The paper's settings: 50 000 / 10 000 shapes images, 100 epochs; a GPU.
+    "paper": Budget(
+        name="paper",
+        shapes={"epochs": 100},
+        digits={"epochs": 200},
+        seeds=(0, 1, 2), eval_size=10_000, sweep={"train_size": 10_000, "epochs": 10},
+        learning_rates=SWEEPS,
+        classify_labels="10,50,100,500,1000,all", classify_seeds=5, classify_epochs=100,
+        domain_epochs=10, domain_images=10_000,
+    ),
+}
+
+
+# ---------------------------------------------------------------- the trials
+
+
+@dataclasses.dataclass
+class Trial:
+    """One run of an experiment: a label for the tables and its settings."""
+
+    label: str
+    config: RunConfig
+    group: str = ""
+
+
+def _name(config):
+    """A run name that encodes every setting that differs between experiments."""
+    parts = [config.dataset, config.model, f"l{config.linear_layers}", f"n{config.latent_dim}"]
+    if config.init_scale != 1.0:
+        parts.append(f"init{config.init_scale:g}")
+    if config.stack_initializer:
+        parts.append(config.stack_initializer)
+    if config.tying != "none":
+        parts.append(config.tying)
+    if config.freeze_stack:
+        parts.append("frozen")
+    if config.stack_activation:
+        parts.append(config.stack_activation)
+    if config.optimizer != "adam" or config.lr != 1e-4:
+        parts.append(f"{config.optimizer}{config.lr:g}")
+    parts.append(f"s{config.seed}")
+    return "-".join(parts)
+
+
+def make_config(budget, dataset, model="irmae", seed=0, size=None, **settings):
+    """A RunConfig for `dataset` at `budget`, with an experiment-specific run name."""
+    base = dict(getattr(budget, dataset))
+    base.update(size or {})
+    base.update(settings)
+    config = RunConfig(dataset=dataset, model=model, seed=seed, export=False, **base)
+    config = dataclasses.replace(config, run_name="x").resolved()
+    return dataclasses.replace(config, run_name=f"{_name(config)}-{budget.name}")
+
+
+# ------------------------------------------------------------------- context
+
+
+class Context:
+    """Where runs and results go, and what has been measured so far."""
+
+    def __init__(self, budget, runs_dir, out_dir):
+        self.budget = budget
+        self.runs_dir = runs_dir
+        self.out_dir = out_dir
+        self.trained_now = 0
+        self.reused = 0
+        self.train_seconds = 0.0
+
+    def run_dir(self, config):
+        return os.path.join(self.runs_dir, config.run_name)
+
+    def train(self, trial):
+        """Trains the trial's run unless it is complete; returns its directory."""
+        from training import fit
+
+        config = dataclasses.replace(trial.config, output_dir=self.runs_dir)
+        run_dir = self.run_dir(config)
+        timing_path = os.path.join(run_dir, "experiment_timing.json")
+        if fit.read_status(run_dir).get("state") == "complete" and os.path.exists(timing_path):
+            self.reused += 1
+            with open(timing_path, encoding="utf-8") as handle:
+                self.train_seconds += json.load(handle)["train_seconds"]
+            return run_dir
+        start = time.time()
+        fit.train(config, quiet=True)
+        seconds = time.time() - start
+        from training.checkpointing import write_json_atomic
+
+        write_json_atomic(timing_path, {"train_seconds": seconds})
+        self.trained_now += 1
+        self.train_seconds += seconds
+        return run_dir
+
+    def domain_features(self, dataset, image_shape):
+        """One FID feature network per dataset, shared by every run it scores."""
+        from irmae_keras import fid
+        from training import data
+
+        path = os.path.join(self.runs_dir, f"domain-features-{dataset}-{self.budget.name}.keras")
+        if not os.path.exists(path):
+            config = make_config(self.budget, dataset)
+            images, labels = data.load_arrays(
+                dataset, "train", limit=self.budget.domain_images, labels=True,
+                seed=config.seed, image_shape=image_shape,
+            )
+            fid.DomainFeatures().fit(images, labels, epochs=self.budget.domain_epochs, seed=0).save(path)
+        return path
+
+    def evaluate(self, trial, tasks, num_samples=None):
+        """`training.evaluate` on the trial's run; returns its evaluation document."""
+        from training import evaluate
+        from training.rundir import load_run
+
+        run_dir = self.train(trial)
+        domain = None
+        if "fid" in tasks:
+            _, model = load_run(run_dir)
+            domain = self.domain_features(trial.config.dataset, model.image_shape)
+        settings = evaluate.Settings(
+            run_dir=run_dir, tasks=tuple(tasks), compare=[], eval_size=self.eval_size(trial.config),
+            num_samples=num_samples or self.eval_size(trial.config), seed=0,
+            features="domain", inception_weights=None, domain_features=domain,
+            gmm_max_iter=100, out=os.path.join(run_dir, "evaluation"),
+        )
+        document, _ = evaluate.evaluate(settings)
+        return document
+
+    def eval_size(self, config):
+        from training import data
+
+        available = data.dataset_info(config.dataset).sizes.get("eval")
+        size = min(self.budget.eval_size, config.eval_size or self.budget.eval_size)
+        return max(evaluate_minimum(), min(size, available or size))
+
+
+def evaluate_minimum():
+    from training.evaluate import MIN_EVAL_IMAGES
+
+    return MIN_EVAL_IMAGES
+
+
+def metrics(document):
+    """The numbers a table shows, from an evaluation document."""
+    row = {}
+    if "spectrum" in document:
+        spectrum = document["spectrum"]
+        row.update(effective_rank=spectrum["effective_rank"], entropy_rank=spectrum["entropy_rank"],
+                   singular_values=spectrum["singular_values"])
+    if "reconstruction" in document:
+        row["mse"] = document["reconstruction"]["mse"]
+    if "fid" in document:
+        row["fid"] = document["fid"]["values"]
+        row["fid_num_images"] = document["fid"]["num_images"]
+    return row
+
+
+# ------------------------------------------------------------------ figures
+
+
+def spectra_figure(rows, path, title, intrinsic_dim=7):
+    from irmae_keras import plots
+
+    spectra = {f"{row['label']} (rank {row['effective_rank']})": row["singular_values"] for row in rows}
+    plots.plot_spectrum(spectra, path, intrinsic_dim=intrinsic_dim, threshold=THRESHOLD, title=title)
+
+
+def interpolation_rows_figure(ctx, trials, path):
+    """One row per model: the same two eval images, interpolated in each model's code
+    space (paper Fig. 3). Returns the row labels, top to bottom."""
+    import numpy as np
+
+    from irmae_keras import plots
+    from irmae_keras import sampling
+    from training import data
+    from training.fit import encode_images
+    from training.rundir import load_run
+
+    rows = []
+    for trial in trials:
+        config, model = load_run(ctx.run_dir(trial.config))
+        images = data.load_arrays(config.dataset, "eval", limit=max(INTERPOLATION_PAIR) + 1,
+                                  seed=config.seed, image_shape=model.image_shape)
+        codes = encode_images(model, images)
+        a, b = INTERPOLATION_PAIR
+        path_codes = sampling.interpolate(codes[a:a + 1], codes[b:b + 1], steps=INTERPOLATION_STEPS)[0]
+        rows.append(sampling.decode(model, path_codes))
+    grid = plots.image_grid(np.concatenate(rows), rows=len(rows), cols=INTERPOLATION_STEPS)
+    plots.save_grid(grid, path)
+    return [trial.label for trial in trials]
+
+
+# ------------------------------------------------------------ table helpers
+
+
+def _format(value, digits=4):
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def rank_table(rows, extra=()):
+    """label | seed | effective rank | entropy rank | eval MSE | extra columns."""
+    header = ["run", "seed", "effective rank", "entropy rank", "eval MSE"] + [name for name, _ in extra]
+    body = [
+        [row["label"], row["seed"], row["effective_rank"], _format(row["entropy_rank"], 3),
+         _format(row["mse"])] + [_format(get(row)) for _, get in extra]
+        for row in rows
+    ]
+    return markdown_table(header, body)
+
+
+# -------------------------------------------------------------- experiments
+
+
+def _row(ctx, trial, tasks=("spectrum", "reconstruction"), num_samples=None):
+    document = ctx.evaluate(trial, tasks, num_samples)
+    return dict(label=trial.label, group=trial.group, seed=trial.config.seed,
+                run_name=trial.config.run_name, config=trial.config.to_dict(), **metrics(document))
+
+
+def shapes_rank(ctx):
+    """Paper Fig. 2: spectra of AE, AE+L1, AE+L2, VAE, IRMAE l=2 and l=4 on shapes."""
+    budget = ctx.budget
+    trials = []
+    for seed in budget.seeds:
+        trials += [
+            Trial("AE", make_config(budget, "shapes", "ae", seed)),
+            Trial("IRMAE l=2", make_config(budget, "shapes", "irmae", seed, linear_layers=2)),
+        ]
+    trials += [
+        Trial("AE+L1", make_config(budget, "shapes", "ae_l1")),
+        Trial("AE+L2", make_config(budget, "shapes", "ae_l2")),
+        Trial("VAE", make_config(budget, "shapes", "vae")),
+        Trial("IRMAE l=4", make_config(budget, "shapes", "irmae", linear_layers=4)),
+    ]
+    rows = [_row(ctx, trial) for trial in trials]
+    order = ["AE", "AE+L1", "AE+L2", "VAE", "IRMAE l=2", "IRMAE l=4"]
+    rows.sort(key=lambda row: (order.index(row["label"]), row["seed"]))
+    first_seed = [row for row in rows if row["seed"] == budget.seeds[0]]
+    title = f"Singular values of the shapes eval codes (paper Fig. 2), seed {budget.seeds[0]}"
+    spectra_figure(first_seed, os.path.join(ctx.out_dir, "spectra.png"), title)
+    figures = [("spectra.png", title)]
+    seed_zero = [t for t in trials if t.config.seed == budget.seeds[0]]
+    seed_zero.sort(key=lambda t: order.index(t.label))
+    labels = interpolation_rows_figure(ctx, seed_zero, os.path.join(ctx.out_dir, "interpolation.png"))
+    figures.append(("interpolation.png", "Interpolation between the same two eval images (paper "
+                                         "Fig. 3); rows top to bottom: " + ", ".join(labels)))
+    notes = [f"The L1/L2 coefficient is {trials[-4].config.penalty:g} (per-example norm, "
+             "averaged over the batch); the VAE's β is 0.1. Paper (Fig. 2, 50 000 × 100 epochs): "
+             "IRMAE l=2 ≈ 7, l=4 ≈ 4, AE ≈ 17, AE+L2 ≈ 17, AE+L1 ≈ 25."]
+    return rows, rank_table(rows), figures, notes
+
+
+def init_scale(ctx):
+    """Review 1: IRMAE l=2 with the stack's init scaled ×{0.1, 0.3, 1, 3}, and Glorot."""
+    budget = ctx.budget
+    trials = [Trial(f"init ×{scale:g}", make_config(budget, "shapes", init_scale=scale))
+              for scale in (0.1, 0.3, 1.0, 3.0)]
+    trials.append(Trial("glorot_uniform", make_config(budget, "shapes", stack_initializer="glorot_uniform")))
+    rows = [_row(ctx, trial) for trial in trials]
+    title = "IRMAE l=2 on shapes: the stack's initial scale"
+    spectra_figure(rows, os.path.join(ctx.out_dir, "spectra.png"), title)
+    notes = ["×1 is PyTorch's nn.Linear default U(−1/√n, 1/√n), the official code's; Glorot "
+             "uniform (Keras' default) is ≈1.7× wider for a square matrix."]
+    return rows, rank_table(rows), [("spectra.png", title)], notes
+
+
+def depth(ctx):
+    """Reviews 3, 4: l ∈ {0, 1, 2, 4, 8}: rank, reconstruction, generation FID."""
+    budget = ctx.budget
+    trials = [Trial("AE (l=0)", make_config(budget, "shapes", "ae"))]
+    trials += [Trial(f"IRMAE l={l}", make_config(budget, "shapes", linear_layers=l)) for l in (1, 2, 4, 8)]
+    rows = [_row(ctx, trial, ("spectrum", "reconstruction", "fid")) for trial in trials]
+    title = "Shapes: the depth l of the linear stack"
+    spectra_figure(rows, os.path.join(ctx.out_dir, "spectra.png"), title)
+    table = rank_table(rows, extra=[("FID mvg", lambda r: r["fid"]["mvg"]),
+                                    ("FID gmm", lambda r: r["fid"]["gmm"]),
+                                    ("FID reconstruction", lambda r: r["fid"]["reconstruction"])])
+    notes = [_fid_note(rows)]
+    return rows, table, [("spectra.png", title)], notes
+
+
+def tying(ctx):
+    """Review 1 and the supplement: independent, shared, transpose-tied, frozen, nonlinear."""
+    budget = ctx.budget
+    trials = [
+        Trial("independent W1, W2", make_config(budget, "shapes")),
+        Trial("shared (W·W)", make_config(budget, "shapes", tying="shared")),
+        Trial("transpose (W·Wᵀ)", make_config(budget, "shapes", tying="transpose")),
+        Trial("frozen random", make_config(budget, "shapes", freeze_stack=True)),
+        Trial("nonlinear (ReLU between)", make_config(budget, "shapes", stack_activation="relu")),
+        Trial("AE (no stack)", make_config(budget, "shapes", "ae")),
+    ]
+    rows = [_row(ctx, trial) for trial in trials]
+    title = "Shapes, l=2: tying, freezing and a nonlinear stack"
+    spectra_figure(rows, os.path.join(ctx.out_dir, "spectra.png"), title)
+    return rows, rank_table(rows), [("spectra.png", title)], []
+
+
+def optimizer(ctx):
+    """Review 3: Adam, SGD with momentum 0.9 and RMSprop, each at its tuned learning rate."""
+    budget = ctx.budget
+    sweep_rows, tuned = [], {}
+    for name, rates in budget.learning_rates.items():
+        for lr in rates:
+            trial = Trial(f"{name} lr={lr:g}", make_config(budget, "shapes", optimizer=name, lr=lr,
+                                                           size=budget.sweep), group="sweep")
+            row = _row(ctx, trial)
+            sweep_rows.append(row)
+        finite = [r for r in sweep_rows if r["config"]["optimizer"] == name and r["mse"] == r["mse"]]
+        tuned[name] = min(finite, key=lambda r: r["mse"])["config"]["lr"]
+    trials = [Trial(f"{name} lr={lr:g}", make_config(budget, "shapes", optimizer=name, lr=lr))
+              for name, lr in tuned.items()]
+    rows = [_row(ctx, trial) for trial in trials]
+    title = "Shapes, IRMAE l=2: optimizers at their tuned learning rates"
+    spectra_figure(rows, os.path.join(ctx.out_dir, "spectra.png"), title)
+    sweep = markdown_table(
+        ["sweep run", "eval MSE", "effective rank"],
+        [[r["label"], _format(r["mse"]), r["effective_rank"]] for r in sweep_rows],
+    )
+    size = budget.sweep
+    notes = [f"Tuning: each learning rate trained on {size.get('train_size', 'all')} images for "
+             f"{size['epochs']} epochs; the lowest eval MSE wins. Sweep:\n\n{sweep}"]
+    return rows + sweep_rows, rank_table(rows), [("spectra.png", title)], notes
+
+
+def latent_size(ctx):
+    """Reviews 2, 4: AE and VAE with small latent sizes against IRMAE n=32."""
+    budget = ctx.budget
+    trials = [Trial(f"AE n={n}", make_config(budget, "shapes", "ae", latent_dim=n)) for n in (4, 7, 8, 16, 32)]
+    trials += [Trial(f"VAE n={n}", make_config(budget, "shapes", "vae", latent_dim=n)) for n in (4, 7, 16, 32)]
+    trials.append(Trial("IRMAE n=32 l=2", make_config(budget, "shapes", latent_dim=32)))
+    rows = [_row(ctx, trial, ("spectrum", "reconstruction", "fid")) for trial in trials]
+    table = rank_table(rows, extra=[("FID mvg", lambda r: r["fid"]["mvg"]),
+                                    ("FID gmm", lambda r: r["fid"]["gmm"]),
+                                    ("FID interpolation", lambda r: r["fid"]["interpolation"])])
+    chosen = [t for t in trials if t.label in ("AE n=7", "AE n=32", "VAE n=7", "IRMAE n=32 l=2")]
+    labels = interpolation_rows_figure(ctx, chosen, os.path.join(ctx.out_dir, "interpolation.png"))
+    figures = [("interpolation.png", "Interpolation between the same two eval images; rows: " + ", ".join(labels))]
+    return rows, table, figures, [_fid_note(rows)]
+
+
+def downstream(ctx):
+    """Review 4, paper Table 2: frozen encoders + the official head on few labels (digits)."""
+    from training import classify
+
+    budget = ctx.budget
+    trials = [Trial("AE", make_config(budget, "digits", "ae")),
+              Trial("VAE", make_config(budget, "digits", "vae")),
+              Trial("IRMAE", make_config(budget, "digits", "irmae"))]
+    rows, tables = [], []
+    for trial in trials:
+        run_dir = ctx.train(trial)
+        argv = [run_dir, "--labels", budget.classify_labels, "--seeds", str(budget.classify_seeds),
+                "--epochs", str(budget.classify_epochs), "--out", os.path.join(run_dir, "classification")]
+        if trial.label != "IRMAE":
+            argv.append("--no-supervised")  # the supervised baseline does not depend on the AE
+        document = classify.classify(classify.parse_settings(argv))
+        for method, summary in document["summary"].items():
+            for count, numbers in summary.items():
+                std = numbers["std_test_error"]
+                rows.append({"label": "supervised" if method == "supervised" else trial.label,
+                             "labels": count, "seeds": numbers["seeds"],
+                             "test_error": 100 * numbers["mean_test_error"],
+                             "test_error_std": None if std is None else 100 * std,
+                             "run_name": trial.config.run_name})
+        tables.append(document)
+    counts = list(dict.fromkeys(row["labels"] for row in rows))
+    methods = list(dict.fromkeys(row["label"] for row in rows))
+    body = []
+    for count in counts:
+        cells = [count]
+        for method in methods:
+            match = [r for r in rows if r["label"] == method and r["labels"] == count]
+            cells.append(_error_cell(match[0]) if match else "—")
+        body.append(cells)
+    table = markdown_table(["labels"] + [f"{m} (test error %)" for m in methods], body)
+    notes = [f"Digits (scikit-learn, 1 433 train / 364 test images), {budget.classify_seeds} seeds: "
+             "class-balanced labelled subsets per seed, a fixed stratified 10 % validation split "
+             "for early stopping (not the best test accuracy over epochs), frozen pre-stack "
+             "encoder features + the official head; supervised = the same encoder trained from "
+             "scratch with the head. MNIST is not available offline here."]
+    return rows, table, [], notes
+
+
+def _error_cell(row):
+    if row["test_error_std"] is None:
+        return f"{row['test_error']:.2f}"
+    return f"{row['test_error']:.2f} ± {row['test_error_std']:.2f}"
+
+
+def generation(ctx):
+    """FID per sampler (reconstruction, interpolation, MVG, GMM, PCA) for AE, VAE, IRMAE."""
+    budget = ctx.budget
+    trials = []
+    for dataset in ("shapes", "digits"):
+        trials += [Trial("AE", make_config(budget, dataset, "ae"), group=dataset),
+                   Trial("VAE", make_config(budget, dataset, "vae"), group=dataset),
+                   Trial("IRMAE", make_config(budget, dataset, "irmae"), group=dataset)]
+    rows = []
+    figures = []
+    for trial in trials:
+        row = _row(ctx, trial, ("spectrum", "reconstruction", "fid", "gmm", "pca"))
+        row["fid"]["pca"] = pca_fid(ctx, trial)
+        rows.append(row)
+        name = f"gmm-{trial.group}-{trial.label.lower()}.png"
+        shutil.copyfile(os.path.join(ctx.run_dir(trial.config), "evaluation", "gmm.png"),
+                        os.path.join(ctx.out_dir, name))
+        figures.append((name, f"{trial.group}, {trial.label}: 100 GMM samples"))
+    samplers = ("reconstruction", "interpolation", "mvg", "gmm", "pca", "train_images")
+    table = markdown_table(
+        ["dataset", "model", "effective rank"] + [f"FID {s}" for s in samplers],
+        [[r["group"], r["label"], r["effective_rank"]] + [_format(r["fid"][s], 3) for s in samplers]
+         for r in rows],
+    )
+    notes = [_fid_note(rows) + " `pca`: codes drawn from a Gaussian over the first 4 principal "
+             "components (the subspace of the paper's PCA grid), the others at the mean. "
+             "`train_images`: real training images, the floor a perfect generator reaches at this N."]
+    return rows, table, figures, notes
+
+
+def pca_fid(ctx, trial):
+    """FID of codes sampled from a Gaussian over the codes' first 4 principal components."""
+    import numpy as np
+
+    from irmae_keras import analysis
+    from irmae_keras import fid
+    from irmae_keras import sampling
+    from training import data
+    from training.fit import encode_images
+    from training.rundir import load_run
+
+    config, model = load_run(ctx.run_dir(trial.config))
+    count = ctx.eval_size(config)
+    images = data.load_arrays(config.dataset, "eval", limit=count, seed=config.seed,
+                              image_shape=model.image_shape)
+    codes = encode_images(model, images)
+    mean, _, directions = analysis.code_pca(codes)
+    basis = directions[:, :min(4, codes.shape[1])]
+    projected = mean + (codes - mean) @ basis @ basis.T
+    sampler = sampling.MultivariateGaussianSampler().fit(projected)
+    generated = sampling.generate(model, sampler, n=len(codes), seed=0)
+    extractor = fid.DomainFeatures.load(ctx.domain_features(config.dataset, model.image_shape))
+    return fid.frechet_distance(*fid.feature_statistics(extractor(images)),
+                                *fid.feature_statistics(extractor(generated)))
+
+
+def _fid_note(rows):
+    counts = sorted({row.get("fid_num_images") for row in rows if row.get("fid_num_images")})
+    return (f"FID: a domain feature CNN trained on the dataset's labels/factors (one network per "
+            f"dataset, shared by all runs), N = {', '.join(map(str, counts))} eval images against "
+            "as many generated ones, samplers fitted on the codes of those eval images, seed 0; "
+            "lower is better, comparable only within this page (docs/evaluation.md).")
+
+
+EXPERIMENTS = {
+    "shapes-rank": (shapes_rank, "Does IRMAE find the intrinsic dimension? (paper Fig. 2, 3)"),
+    "init-scale": (init_scale, "Review 1: does the initial scale of the stack matter?"),
+    "depth": (depth, "Reviews 3, 4: how deep should the stack be?"),
+    "tying": (tying, "Review 1: tied, shared, frozen and nonlinear stacks"),
+    "optimizer": (optimizer, "Review 3: is it Adam?"),
+    "latent-size": (latent_size, "Reviews 2, 4: why not a small latent size?"),
+    "downstream": (downstream, "Review 4, paper Table 2: downstream classification"),
+    "generation": (generation, "Generation quality per sampler"),
+}
+
+
+# ------------------------------------------------------------------ running
+
+
+def hardware():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": gpus,
+            "tensorflow": tf.__version__, "python": platform.python_version()}
+
+
+def run_experiment(name, budget, runs_dir, out_root):
+    """Runs one experiment and writes its results directory; returns its document."""
+    from training.checkpointing import write_json_atomic
+
+    function, question = EXPERIMENTS[name]
+    out_dir = os.path.join(out_root, name)
+    os.makedirs(out_dir, exist_ok=True)
+    ctx = Context(budget, runs_dir, out_dir)
+    start = time.time()
+    rows, table, figures, notes = function(ctx)
+    elapsed = time.time() - start
+    document = {
+        "experiment": name,
+        "question": question,
+        "command": f"python -m training.experiments {name} --budget {budget.name}",
+        "budget": dataclasses.asdict(budget),
+        "hardware": hardware(),
+        "seconds": {"this_call": elapsed, "training_all_runs": ctx.train_seconds},
+        "runs": {"trained_now": ctx.trained_now, "reused": ctx.reused},
+        "rows": rows,
+        "table": table,
+        "figures": figures,
+        "notes": notes,
+    }
+    write_json_atomic(os.path.join(out_dir, "results.json"), document)
+    from irmae_keras.utils import atomic_path
+
+    with atomic_path(os.path.join(out_dir, "table.md")) as temp:
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(table + "\n")
+    print(f"{name}: {elapsed / 60:.1f} min ({ctx.trained_now} runs trained, {ctx.reused} reused)")
+    print(table)
+    return document
+
+
+def load_documents(out_root):
+    documents = {}
+    for name in EXPERIMENTS:
+        path = os.path.join(out_root, name, "results.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                documents[name] = json.load(handle)
+    return documents
+
+
+def main(argv):
+    args = build_parser().parse_args(argv)
+    names = list(EXPERIMENTS) if args.name == ["all"] else args.name
+    unknown = [n for n in names if n not in EXPERIMENTS and n != "report"]
+    if unknown:
+        raise UsageError(
+            f"unknown experiment {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}, all or report."
+        )
+    budget = BUDGETS[args.budget]
+    import_tensorflow_quietly()
+    from training import report
+
+    for name in names:
+        if name != "report":
+            run_experiment(name, budget, args.runs_dir, args.out)
+    report.write_report(load_documents(args.out), args.out, args.report)
+    print(f"wrote {args.report}")
+    return 0
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog="python -m training.experiments",
+        description=__doc__.split("\n\n")[0] + "\n\n" + "\n".join(
+            f"  {name:<12} {question}" for name, (_, question) in EXPERIMENTS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", nargs="+", metavar="NAME",
+                        help="experiment(s) to run, 'all', or 'report' (rebuild the report only)")
+    parser.add_argument("--budget", choices=BUDGETS, default="cpu",
+                        help="cpu: each experiment within ~30 min on a 2-core CPU; paper: the "
+                             "paper's settings, for a GPU; smoke: seconds, for tests (default: %(default)s)")
+    parser.add_argument("--runs-dir", default=os.path.join("saved_models", "experiments"),
+                        help="where the runs go; finished runs are reused (default: %(default)s)")
+    parser.add_argument("--out", default=os.path.join("docs", "results"),
+                        help="results directories (default: %(default)s)")
+    parser.add_argument("--report", default=REPORT, help="the assembled report (default: %(default)s)")
+    return parser
+
+
+if __name__ == "__main__":
+    run_cli(main, prog="training.experiments")

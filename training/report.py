@@ -1,0 +1,201 @@
+"""docs/results.md, assembled from the experiments' results.json files.
+
+The five summary lines at the top are computed from the numbers: each compares the
+measured values and words the outcome ("lower", "no effect", "contradicts the
+paper") from that comparison, so no number or verdict in the report is typed in.
+"""
+
+import os
+
+from irmae_keras.utils import atomic_path
+
+PAPER_RANKS = {"IRMAE l=2": 7, "IRMAE l=4": 4, "AE": 17, "AE+L2": 17, "AE+L1": 25}
+RANK_TOLERANCE = 1  # ranks within one count as the same
+
+
+def _rows(document, **match):
+    return [row for row in document["rows"] if all(row.get(k) == v for k, v in match.items())]
+
+
+def _first(document, label, seed=None):
+    rows = _rows(document, label=label)
+    if seed is not None:
+        rows = [row for row in rows if row["seed"] == seed] or rows
+    return rows[0] if rows else None
+
+
+def _ranks(document, label):
+    """'r' or 'r1/r2' over seeds (shown both where seeds disagree)."""
+    values = sorted({row["effective_rank"] for row in _rows(document, label=label)})
+    return "/".join(str(v) for v in values) if values else "?"
+
+
+def _compare(a, b, smaller="lower", larger="higher"):
+    if abs(a - b) <= RANK_TOLERANCE:
+        return "about the same as"
+    return f"{smaller} than" if a < b else f"{larger} than"
+
+
+def summary_rank(documents):
+    d = documents.get("shapes-rank")
+    if not d:
+        return "Intrinsic dimension (Fig. 2): not run yet (`python -m training.experiments shapes-rank`)."
+    irmae, ae = _first(d, "IRMAE l=2"), _first(d, "AE")
+    verdict = _compare(irmae["effective_rank"], ae["effective_rank"])
+    paper = ("as in the paper" if irmae["effective_rank"] + RANK_TOLERANCE < ae["effective_rank"]
+             else "which contradicts the paper's gap at this budget")
+    return (f"**Intrinsic dimension (Fig. 2).** On shapes (intrinsic dimension 7) IRMAE l=2 uses "
+            f"{_ranks(d, 'IRMAE l=2')} of 32 code dimensions (l=4: {_ranks(d, 'IRMAE l=4')}), "
+            f"{verdict} the AE's {_ranks(d, 'AE')} ({paper}; paper: 7 vs 17); AE+L1 "
+            f"{_ranks(d, 'AE+L1')}, AE+L2 {_ranks(d, 'AE+L2')}, VAE {_ranks(d, 'VAE')}; eval MSE "
+            f"{irmae['mse']:.4f} (IRMAE) vs {ae['mse']:.4f} (AE).")
+
+
+def summary_init_and_optimizer(documents):
+    parts = []
+    d = documents.get("init-scale")
+    if d:
+        ranks = {row["label"]: row["effective_rank"] for row in d["rows"]}
+        small, large = ranks.get("init ×0.1"), ranks.get("init ×3")
+        trend = ("a smaller init gives a lower rank" if small + RANK_TOLERANCE < large
+                 else "a larger init gives a lower rank" if large + RANK_TOLERANCE < small
+                 else "no clear effect of the scale")
+        listed = ", ".join(f"{k} → {v}" for k, v in ranks.items())
+        parts.append(f"**Init scale (review 1):** ranks {listed}: {trend}.")
+    d = documents.get("optimizer")
+    if d:
+        tuned = [row for row in d["rows"] if row.get("group") != "sweep"]
+        ranks = [row["effective_rank"] for row in tuned]
+        spread = max(ranks) - min(ranks)
+        verdict = ("the optimizer matters" if spread > RANK_TOLERANCE else
+                   "no effect of the optimizer beyond ±1")
+        listed = ", ".join(f"{row['label']} → {row['effective_rank']}" for row in tuned)
+        parts.append(f"**Optimizer (review 3):** {listed}: {verdict}.")
+    return " ".join(parts) or "Init scale and optimizer: not run yet."
+
+
+def summary_depth_and_tying(documents):
+    parts = []
+    d = documents.get("depth")
+    if d:
+        rows = d["rows"]
+        ranks = ", ".join(f"{row['label']} → {row['effective_rank']}" for row in rows)
+        first, last = rows[0]["effective_rank"], rows[-1]["effective_rank"]
+        trend = ("deeper stacks give lower ranks" if last + RANK_TOLERANCE < first
+                 else "depth has no clear effect on the rank")
+        best = min(rows, key=lambda row: row["fid"]["gmm"])
+        parts.append(f"**Depth (reviews 3, 4):** {ranks}: {trend}; best GMM FID at {best['label']}.")
+    d = documents.get("tying")
+    if d:
+        ranks = {row["label"]: row["effective_rank"] for row in d["rows"]}
+        ae, frozen = ranks.get("AE (no stack)"), ranks.get("frozen random")
+        frozen_verdict = ("frozen matrices: no effect (as an AE)" if abs(frozen - ae) <= RANK_TOLERANCE
+                          else f"frozen matrices {_compare(frozen, ae)} the AE")
+        listed = ", ".join(f"{k} → {v}" for k, v in ranks.items())
+        parts.append(f"**Tying (review 1):** {listed}; {frozen_verdict}.")
+    return " ".join(parts) or "Depth and tying: not run yet."
+
+
+def summary_latent_and_generation(documents):
+    parts = []
+    d = documents.get("latent-size")
+    if d:
+        irmae = _first(d, "IRMAE n=32 l=2")
+        best_ae = min(_rows_like(d, "AE n="), key=lambda row: row["fid"]["gmm"])
+        best_vae = min(_rows_like(d, "VAE n="), key=lambda row: row["fid"]["gmm"])
+        winner = min((irmae, best_ae, best_vae), key=lambda row: row["fid"]["gmm"])
+        parts.append(
+            f"**Small latent sizes (reviews 2, 4):** the best AE ({best_ae['label']}) reaches GMM FID "
+            f"{best_ae['fid']['gmm']:.3g} at MSE {best_ae['mse']:.4f}, the best VAE ({best_vae['label']}) "
+            f"{best_vae['fid']['gmm']:.3g}, IRMAE n=32 {irmae['fid']['gmm']:.3g} at MSE {irmae['mse']:.4f}: "
+            f"{'IRMAE' if winner is irmae else winner['label']} generates best.")
+    d = documents.get("generation")
+    if d:
+        lines = []
+        for dataset in ("shapes", "digits"):
+            rows = _rows(d, group=dataset)
+            if rows:
+                best = min(rows, key=lambda row: row["fid"]["gmm"])
+                lines.append(f"{dataset}: " + ", ".join(f"{r['label']} {r['fid']['gmm']:.3g}" for r in rows)
+                             + f" (best {best['label']})")
+        parts.append("**Generation (GMM FID):** " + "; ".join(lines) + ".")
+    return " ".join(parts) or "Latent size and generation: not run yet."
+
+
+def _rows_like(document, prefix):
+    return [row for row in document["rows"] if row["label"].startswith(prefix)]
+
+
+def summary_downstream(documents):
+    d = documents.get("downstream")
+    if not d:
+        return "Downstream classification: not run yet."
+    rows = d["rows"]
+    counts = list(dict.fromkeys(row["labels"] for row in rows))
+    fewest, most = counts[0], counts[-1]
+
+    def at(count):
+        cells = {row["label"]: row["test_error"] for row in rows if row["labels"] == count}
+        return ", ".join(f"{k} {v:.1f} %" for k, v in cells.items()), cells
+
+    text_few, few = at(fewest)
+    text_all, _ = at(most)
+    autoencoders = {k: v for k, v in few.items() if k != "supervised"}
+    best = min(autoencoders, key=autoencoders.get)
+    return (f"**Downstream (review 4, Table 2):** test error with {fewest} labels: {text_few}; "
+            f"with {most}: {text_all} — with few labels {best}'s frozen features are best"
+            + (", as the paper reports for IRMAE." if best == "IRMAE" else
+               ", not IRMAE's: this contradicts the paper at this budget."))
+
+
+SUMMARIES = (summary_rank, summary_init_and_optimizer, summary_depth_and_tying,
+             summary_latent_and_generation, summary_downstream)
+
+
+def _section(name, document, out_root, report_dir):
+    minutes = document["seconds"]["this_call"] / 60
+    training = document["seconds"]["training_all_runs"] / 60
+    hw = document["hardware"]
+    runs = document["runs"]
+    lines = [
+        f"## {name}: {document['question']}",
+        "",
+        f"`{document['command']}` — {hw['cpu']}, {hw['cores']} cores"
+        + (f", GPUs {', '.join(hw['gpus'])}" if hw["gpus"] else ", no GPU")
+        + f"; TensorFlow {hw['tensorflow']}. This call took {minutes:.1f} min "
+        f"({runs['trained_now']} runs trained, {runs['reused']} reused from other experiments); "
+        f"training all of its runs took {training:.1f} min.",
+        "",
+        document["table"],
+        "",
+    ]
+    for note in document["notes"]:
+        lines += [note, ""]
+    for file_name, caption in document["figures"]:
+        path = os.path.relpath(os.path.join(out_root, name, file_name), report_dir)
+        lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
+    return lines
+
+
+def write_report(documents, out_root, report_path):
+    """Writes the report: summary lines, then one section per experiment that has run."""
+    from training.experiments import EXPERIMENTS
+
+    report_dir = os.path.dirname(os.path.abspath(report_path))
+    budgets = sorted({d["budget"]["name"] for d in documents.values()})
+    lines = [
+        "# Results: what the experiments say about the reviewers' questions",
+        "",
+        *[f"{i}. {summary(documents)}" for i, summary in enumerate(SUMMARIES, 1)],
+        "",
+        f"Budget: {', '.join(budgets) or 'none run yet'} (see `python -m training.experiments --help`). "
+        "Every number and figure on this page is written by the command shown in its section; "
+        "`python -m training.experiments report` rebuilds this page from `docs/results/*/results.json`.",
+        "",
+    ]
+    for name in EXPERIMENTS:
+        if name in documents:
+            lines += _section(name, documents[name], out_root, report_dir)
+    with atomic_path(report_path) as temp:
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines).rstrip() + "\n")
