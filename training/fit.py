@@ -194,8 +194,11 @@ def is_chief(strategy):
 def build_optimizer(config):
     import keras
 
+    from irmae_keras.optimizers import FusedAdam
+
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.lr, epsilon=1e-8)  # PyTorch's epsilon
+        # Keras' Adam computed in one kernel per variable; PyTorch's epsilon.
+        return FusedAdam(config.lr, epsilon=1e-8)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(config.lr, momentum=0.9)
     return keras.optimizers.RMSprop(config.lr)
