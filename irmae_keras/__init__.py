@@ -5,7 +5,7 @@ Public API:
     singular_spectrum, effective_rank, the samplers (MultivariateGaussianSampler,
     GaussianMixtureSampler, PCAGridSampler), interpolate, frechet_distance,
     RankMonitor, and the modules `analysis`, `architectures`, `layers`,
-    `models`, `folding`, `sampling`, `fid`, `callbacks`, `plots`.
+    `models`, `optimizers`, `folding`, `sampling`, `fid`, `callbacks`, `plots`.
 """
 
 from irmae_keras import analysis
@@ -15,6 +15,7 @@ from irmae_keras import fid
 from irmae_keras import folding
 from irmae_keras import layers
 from irmae_keras import models
+from irmae_keras import optimizers
 from irmae_keras import plots
 from irmae_keras import sampling
 from irmae_keras.analysis import effective_rank
@@ -59,6 +60,7 @@ __all__ = [
     "interpolate",
     "layers",
     "models",
+    "optimizers",
     "plots",
     "sampling",
     "singular_spectrum",

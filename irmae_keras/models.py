@@ -10,6 +10,7 @@ from irmae_keras.api_export import irmae_export
 from irmae_keras.layers import GaussianSampler
 from irmae_keras.layers import LatentPenalty
 from irmae_keras.layers import LinearStack
+from irmae_keras.optimizers import FusedAdam
 from irmae_keras.utils import check_choice
 from irmae_keras.utils import check_int
 from irmae_keras.utils import float32_if_mixed
@@ -229,7 +230,8 @@ class Autoencoder(keras.Model):
 
         Args:
             optimizer: `"auto"` (Adam, learning rate 1e-4, epsilon 1e-8 as in
-                PyTorch) or any Keras optimizer.
+                PyTorch; `FusedAdam`, Keras' Adam in one kernel per variable)
+                or any Keras optimizer.
             loss: `"auto"` (mean squared error; binary cross-entropy for a VAE,
                 whose KL term the sampler adds) or any Keras loss.
             metrics: `"auto"` (reconstruction MSE, comparable across variants)
@@ -237,7 +239,7 @@ class Autoencoder(keras.Model):
             **kwargs: further `keras.Model.compile` arguments.
         """
         if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(learning_rate=1e-4, epsilon=1e-8)
+            optimizer = FusedAdam(learning_rate=1e-4, epsilon=1e-8)
         if loss == "auto":
             loss = (
                 keras.losses.BinaryCrossentropy(name="bce")

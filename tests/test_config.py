@@ -78,6 +78,27 @@ class TestRoundTrip:
         assert (other.architecture, other.latent_dim, other.linear_layers) == ("mnist", 128, 8)
 
 
+class TestStepsPerExecution:
+    def test_default_is_auto(self):
+        config, _ = parse_args([])
+        assert config.steps_per_execution == "auto"
+
+    @pytest.mark.parametrize("text, value", [("auto", "auto"), ("1", 1), ("32", 32)])
+    def test_flag_and_json_round_trip(self, tmp_path, text, value):
+        config, _ = parse_args(["--steps-per-execution", text, "--run-name", "r"])
+        assert config.steps_per_execution == value
+        (tmp_path / "config.json").write_text(json.dumps(config.document()))
+        assert RunConfig.load(str(tmp_path)).steps_per_execution == value
+        repeated, _ = parse_args(["--config", str(tmp_path / "config.json")])
+        assert repeated == config
+
+    def test_a_config_written_before_the_setting_existed_loads_as_auto(self, tmp_path):
+        values = RunConfig().to_dict()
+        del values["steps_per_execution"]
+        (tmp_path / "config.json").write_text(json.dumps({"config": values}))
+        assert RunConfig.load(str(tmp_path)).steps_per_execution == "auto"
+
+
 class TestBadInput:
     @pytest.mark.parametrize(
         "argv, match",
@@ -96,6 +117,8 @@ class TestBadInput:
             (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
             (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
             (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+            (["--steps-per-execution", "0"], "--steps-per-execution must be auto or an integer >= 1; got 0"),
+            (["--steps-per-execution", "many"], "argument --steps-per-execution: must be auto or an integer >= 1, not 'many'"),
         ],
     )
     def test_one_line_usage_error(self, argv, match):

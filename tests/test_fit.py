@@ -132,9 +132,11 @@ class TestRunDirectory:
                                    architecture="shapes"), overwrite=True)
         assert sorted(os.listdir(tmp_path / "run")) == before
 
-    def test_nan_loss_stops_and_keeps_the_last_good_model(self, tmp_path, monkeypatch):
+    @pytest.mark.parametrize("steps_per_execution", [1, "auto"])
+    def test_nan_loss_stops_and_keeps_the_last_good_model(self, tmp_path, monkeypatch, steps_per_execution):
         class PoisonSecondEpoch(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
+            # Before the epoch's first execution, whether it runs 1 or all 4 steps.
+            def on_train_batch_begin(self, batch, logs=None):
                 if self.params and self._epoch == 1:
                     for weight in self.model.trainable_weights:
                         weight.assign(np.full(weight.shape, np.nan))
@@ -145,11 +147,60 @@ class TestRunDirectory:
         original = fit._callbacks
         monkeypatch.setattr(fit, "_callbacks", lambda *a: [PoisonSecondEpoch()] + original(*a))
         with pytest.raises(RunFailed, match="training stopped in epoch 2: the loss became NaN"):
-            fit.train(_tiny_config(tmp_path, epochs=3))
+            fit.train(_tiny_config(tmp_path, epochs=3, steps_per_execution=steps_per_execution))
         run_dir = tmp_path / "run"
         model = keras.models.load_model(run_dir / "model.keras")
         assert all(np.all(np.isfinite(w)) for w in model.get_weights())
         assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+class TestStepsPerExecution:
+    @pytest.mark.parametrize(
+        "dataset, batch_size, expected",
+        # 64 GFLOP per call: shapes 80 and mnist 147 MFLOP per sample, celeb_a 12.4 GFLOP.
+        [("shapes", 32, 16), ("mnist", 32, 13), ("shapes", 256, 3), ("mnist", 256, 1), ("celeb_a", 32, 1)],
+    )
+    def test_auto_groups_small_steps_only(self, dataset, batch_size, expected):
+        config = RunConfig(dataset=dataset, batch_size=batch_size).resolved()
+        assert fit.steps_per_execution(config, fit._build_model(config)) == expected
+
+    @pytest.mark.parametrize("setting, steps_per_epoch, expected", [
+        (8, None, 8), (8, 12, 6), (8, 7, 7), (16, 5, 5), ("auto", 10, 10), ("auto", 17, 1), (1, 12, 1),
+    ])
+    def test_an_epoch_of_given_steps_is_never_overrun(self, setting, steps_per_epoch, expected):
+        config = RunConfig(steps_per_execution=setting, steps_per_epoch=steps_per_epoch).resolved()
+        model = fit._build_model(config)
+        assert fit.steps_per_execution(config, model) == expected
+        assert model.steps_per_execution == expected
+
+    @pytest.mark.parametrize("steps_per_epoch", [None, 3])
+    def test_grouped_steps_train_exactly_as_single_steps(self, tmp_path, steps_per_epoch):
+        # 80 images at batch 16: 5 steps per epoch, the last call of a group of 4 is partial.
+        runs = []
+        for name, setting in (("single", 1), ("grouped", 4)):
+            result = fit.train(_tiny_config(tmp_path, run_name=name, train_size=80, epochs=2,
+                                            steps_per_epoch=steps_per_epoch, steps_per_execution=setting))
+            model = keras.models.load_model(os.path.join(result.run_dir, "model.keras"))
+            runs.append((_history(result.run_dir), model))
+        (history_one, model_one), (history_two, model_two) = runs
+        assert int(model_two.optimizer.iterations) == int(model_one.optimizer.iterations) == 2 * (steps_per_epoch or 5)
+        for row_one, row_two in zip(history_one, history_two):
+            np.testing.assert_allclose(float(row_two["loss"]), float(row_one["loss"]), rtol=1e-5)
+        for a, b in zip(model_one.get_weights(), model_two.get_weights()):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+    def test_one_step_per_call_across_replicas(self, tmp_path, mirrored_strategy):
+        config = RunConfig(strategy="mirrored").resolved()
+        with mirrored_strategy.scope():
+            assert fit.steps_per_execution(config, fit._build_model(config)) == 1
+        with pytest.raises(UsageError, match="--steps-per-execution 4 needs a single replica"):
+            fit.train(_tiny_config(tmp_path, strategy="mirrored", steps_per_execution=4))
+        assert not os.path.exists(tmp_path / "run")
+
+    def test_changing_it_resumes_the_same_run(self, tmp_path):
+        fit.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=1))
+        result = fit.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=4))
+        assert result.epochs_completed == 1
 
 
 class TestStrategies:

@@ -80,6 +80,7 @@ class RunConfig:
     strategy: str = "auto"
     mixed_precision: bool = False
     jit_compile: bool = False
+    steps_per_execution: int | str = "auto"
     run_name: str | None = None
     output_dir: str = "saved_models"
     export: bool = True
@@ -120,6 +121,9 @@ class RunConfig:
         _check_min("--latent-dim", self.latent_dim, 1)
         _check_min("--epochs", self.epochs, 1)
         _check_min("--batch-size", self.batch_size, 1)
+        spe = self.steps_per_execution
+        if spe != "auto" and (isinstance(spe, bool) or not isinstance(spe, int) or spe < 1):
+            raise UsageError(f"--steps-per-execution must be auto or an integer >= 1; got {spe!r}.")
         for flag, value in (("--steps-per-epoch", self.steps_per_epoch),
                             ("--train-size", self.train_size),
                             ("--eval-size", self.eval_size)):

@@ -29,11 +29,18 @@ from training.errors import run_cli
 
 # Settings that may change between a run and its resumption without making it
 # another run (where it runs, what happens after training).
-RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "data_dir", "jit_compile")
+RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "data_dir", "jit_compile",
+                         "steps_per_execution")
 SPECTRUM_CODES = 10_000
 MONITOR_IMAGES = 1_000
 EXPORT_IMAGES = 1_000  # as `python -m export --eval-size`
 STATUS_FILE = "status.json"
+# --steps-per-execution auto: enough batches per compiled call for about this much
+# training work (≈ 0.3 s on 2 CPU cores), at most AUTO_MAX_STEPS. Each call costs
+# ~0.6 ms of Python and callbacks; big steps gain nothing from grouping and keep the
+# progress bar and TerminateOnNaN per batch.
+AUTO_EXECUTION_FLOPS = 64e9
+AUTO_MAX_STEPS = 16
 INTRINSIC_DIMENSION = {"shapes": 7}
 
 
@@ -101,7 +108,10 @@ def build_parser():
     hardware = parser.add_argument_group("hardware")
     hardware.add_argument("--strategy", choices=run_config.STRATEGIES, help="auto: mirrored when more than one GPU is visible; multi_worker reads TF_CONFIG (default: auto)")
     hardware.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU; the stack and code stay float32")
-    hardware.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
+    hardware.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA (slower on CPU)")
+    hardware.add_argument("--steps-per-execution", type=_steps_per_execution, metavar="N|auto",
+                          help="batches per compiled call; fewer Python round trips, callbacks see every "
+                          "N-th batch. auto: up to 16 for small models, 1 for large ones (default: auto)")
     output = parser.add_argument_group("output")
     output.add_argument("--run-name", metavar="NAME", help="run directory name (default: DATASET-MODEL-lL-nN-sSEED)")
     output.add_argument("--output-dir", metavar="DIR", help=f"where run directories go (default: {defaults.output_dir})")
@@ -109,6 +119,15 @@ def build_parser():
     output.add_argument("--overwrite", action="store_true", help="replace an existing run directory whose settings differ")
     output.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     return parser
+
+
+def _steps_per_execution(text):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be auto or an integer >= 1, not {text!r}") from None
 
 
 def parse_args(argv):
@@ -195,8 +214,11 @@ def is_chief(strategy):
 def build_optimizer(config):
     import keras
 
+    from irmae_keras.optimizers import FusedAdam
+
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.lr, epsilon=1e-8)  # PyTorch's epsilon
+        # Keras' Adam computed in one kernel per variable; PyTorch's epsilon.
+        return FusedAdam(config.lr, epsilon=1e-8)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(config.lr, momentum=0.9)
     return keras.optimizers.RMSprop(config.lr)
@@ -305,8 +327,44 @@ def _build_model(config):
         seed=config.seed,
         name=config.run_name.replace("-", "_"),
     )
-    model.compile(optimizer=build_optimizer(config), jit_compile=config.jit_compile)
+    model.compile(optimizer=build_optimizer(config), jit_compile=config.jit_compile,
+                  steps_per_execution=steps_per_execution(config, model))
     return model
+
+
+def check_steps_per_execution(config, replicas):
+    """UsageError for several steps per call across replicas.
+
+    Keras 3.15's multi-step train function fails under MirroredStrategy ("You must
+    feed a value for placeholder tensor 'while/cond/Placeholder_1'", with any
+    optimizer; apparently keras-team/keras#19246), so `auto` means 1 there.
+    """
+    if replicas > 1 and config.steps_per_execution not in ("auto", 1):
+        raise UsageError(
+            f"--steps-per-execution {config.steps_per_execution} needs a single replica: Keras "
+            f"cannot run several steps per call across the {replicas} replicas; use 1 or auto."
+        )
+
+
+def steps_per_execution(config, model):
+    """Batches per compiled call for `--steps-per-execution` (`auto` or N).
+
+    `auto` groups steps of small models only: up to AUTO_MAX_STEPS steps, together
+    about AUTO_EXECUTION_FLOPS of training work; 1 with several replicas. With
+    --steps-per-epoch the count is lowered to a divisor of it: Keras runs whole
+    executions and would overrun the epoch.
+    """
+    steps = config.steps_per_execution
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return 1  # see check_steps_per_execution
+    if steps == "auto":
+        from irmae_keras.flops import flops_per_sample
+
+        work = flops_per_sample(model)["train"] * config.batch_size
+        steps = int(max(1, min(AUTO_MAX_STEPS, AUTO_EXECUTION_FLOPS // work)))
+    if config.steps_per_epoch:
+        steps = max(d for d in range(1, steps + 1) if config.steps_per_epoch % d == 0)
+    return steps
 
 
 def _callbacks(config, run_dir, writable_dir, chief, eval_images):
@@ -450,6 +508,7 @@ def train(config, overwrite=False, quiet=False, export_fn=run_export):
             f"--batch-size {config.batch_size} is not divisible by the {replicas} replicas; "
             f"use a multiple of {replicas}."
         )
+    check_steps_per_execution(config, replicas)
     chief = is_chief(strategy)
     run_dir = os.path.join(config.output_dir, config.run_name)
     state = inspect_run_dir(run_dir, config, overwrite) if chief else "resume"

@@ -1,0 +1,165 @@
+"""Shared pieces of the benchmarks: the machine, interleaved timing, the matmul peak.
+
+Imports no TensorFlow at module level, so `benchmarks.run` can describe the machine
+before any framework starts.
+"""
+
+import importlib
+import os
+import platform
+import statistics
+import time
+
+# The paper's sizes (shared/reference/irmae-facts.md): latent n and stack depth l.
+ARCHITECTURES = {
+    "shapes": {"latent_dim": 32, "linear_layers": 2},
+    "mnist": {"latent_dim": 128, "linear_layers": 8},
+    "celeb_a": {"latent_dim": 512, "linear_layers": 4},
+}
+# The dataset whose run-config defaults (`training.config`) go with each architecture.
+DATASET_OF = {"shapes": "shapes", "mnist": "mnist", "celeb_a": "celeb_a"}
+TORCH_SKIPPED = "skipped: torch not installed"
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, or what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def version_of(module_name):
+    """`module.__version__`, or None when the module is not installed."""
+    try:
+        return importlib.import_module(module_name).__version__
+    except ImportError:
+        return None
+
+
+def torch_available():
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        return False
+    return True
+
+
+def load_average():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def machine(frameworks=("tensorflow", "keras")):
+    """What the figures were measured on."""
+    gpus = None
+    if "tensorflow" in frameworks:
+        import tensorflow as tf
+
+        gpus = len(tf.config.list_physical_devices("GPU"))
+    return {
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "gpus": gpus,
+        "python": platform.python_version(),
+        **{name: version_of(name) for name in frameworks},
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        "load_average_1min": load_average(),
+    }
+
+
+def interleaved(runs, budget_s, min_rounds=3, max_rounds=1000):
+    """Times each runner in turn, round after round, until the budget is spent.
+
+    Args:
+        runs: dict name → callable() returning the seconds per unit of work it
+            measured (e.g. seconds per training step over one block of steps).
+        budget_s: float. Wall-clock budget for all rounds together.
+        min_rounds: int. Rounds run even past the budget.
+        max_rounds: int. Upper bound on rounds.
+
+    Returns:
+        dict name → list of measurements, one per round. Every variant sees the same
+        background load: on a shared machine the runs of one round are seconds apart.
+    """
+    times = {name: [] for name in runs}
+    started = time.perf_counter()
+    for round_index in range(max_rounds):
+        if round_index >= min_rounds and time.perf_counter() - started >= budget_s:
+            break
+        for name, run in runs.items():
+            times[name].append(run())
+    return times
+
+
+def summary(values, scale=1.0, digits=2):
+    """Median, min and max of `values` times `scale`, rounded."""
+    return {
+        "median": round(statistics.median(values) * scale, digits),
+        "min": round(min(values) * scale, digits),
+        "max": round(max(values) * scale, digits),
+        "n": len(values),
+    }
+
+
+def matmul_runner(size=2048, block_s=0.3):
+    """callable() → seconds per float32 size² matmul in TensorFlow over one block.
+
+    Interleaved with the measured variants, it gives the peak under the same load.
+    """
+    import tensorflow as tf
+
+    a = tf.random.uniform((size, size), seed=1)
+    b = tf.random.uniform((size, size), seed=2)
+    matmul = tf.function(tf.linalg.matmul)
+    matmul(a, b).numpy()
+    begin = time.perf_counter()
+    matmul(a, b).numpy()
+    count = max(1, round(block_s / (time.perf_counter() - begin)))
+
+    def run():
+        begin = time.perf_counter()
+        for _ in range(count):
+            matmul(a, b).numpy()
+        return (time.perf_counter() - begin) / count
+
+    run.flops = 2 * size**3
+    run.block_steps = count
+    return run
+
+
+def matmul_peak_gflops(size=2048, repeats=7, framework="tensorflow"):
+    """float32 GFLOP/s of a size² × size² matmul (median of `repeats`).
+
+    The ceiling the train step is compared with: 2·size³ FLOPs per product.
+    """
+    if framework == "torch":
+        import torch
+
+        a, b = torch.rand(size, size), torch.rand(size, size)
+
+        def product():
+            return a @ b
+    else:
+        import tensorflow as tf
+
+        a = tf.random.uniform((size, size), seed=1)
+        b = tf.random.uniform((size, size), seed=2)
+        matmul = tf.function(tf.linalg.matmul)
+
+        def product():
+            return matmul(a, b).numpy()
+
+    product()
+    seconds = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        product()
+        seconds.append(time.perf_counter() - begin)
+    return round(2 * size**3 / statistics.median(seconds) / 1e9, 1)
