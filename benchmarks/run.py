@@ -105,6 +105,9 @@ def main(argv=None):
                         help="default: all")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of every part (about a minute)")
+    parser.add_argument("--out", metavar="PATH",
+                        help="also write the JSON object to PATH (atomically), the input of "
+                             "`python -m benchmarks.readme PATH`")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     settings = QUICK_ARGS if args.quick else FULL_ARGS
@@ -123,7 +126,15 @@ def main(argv=None):
         "results": results,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        from irmae_keras.utils import atomic_path
+
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with atomic_path(args.out) as temp:
+            with open(temp, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
 
 
 if __name__ == "__main__":

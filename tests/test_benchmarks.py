@@ -68,3 +68,42 @@ class TestTorchReference:
         batch = torch_reference.random_batches("shapes", 8, count=1)[0]
         losses = [float(step(batch)) for _ in range(5)]
         assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+class TestReadme:
+    """benchmarks.readme renders the run's JSON into the README's figures section."""
+
+    LATEST = "benchmarks/results/latest.json"
+
+    def test_every_section_comes_from_the_json(self):
+        from benchmarks import readme
+
+        with open(self.LATEST, encoding="utf-8") as handle:
+            report = json.load(handle)
+        text = readme.render(report)
+        graph = report["results"]["train_step"]["architectures"]["mnist"]["batch_32"]["keras_graph"]
+        assert f"{graph['samples_per_s']:,.1f}" in text
+        latency = report["results"]["inference"]["architectures"]["celeb_a"]["latency_ms_batch_1"]
+        assert f"{latency['onnxruntime']:,.2f}" in text
+        for heading in ("Train step", "Input pipelines", "Encoder latency", "Peak resident", "op-level"):
+            assert heading in text
+        # Train at batch 32 and 256, inference latency and throughput.
+        assert text.count("| mnist (n=128, l=8) |") == 2 + 2
+
+    def test_a_partial_run_renders_what_it_has(self):
+        from benchmarks import readme
+
+        text = readme.render({"results": {"data_pipeline": {"pipeline_images_per_s": {
+            "shapes": {"32": {"first_epoch": 100, "later_epochs": 200}}}}}, "targets": {}})
+        assert "| shapes | 32 | 100 | 200 | n/a |" in text and "Train step" not in text
+
+    def test_update_replaces_only_between_the_markers_and_refuses_a_readme_without(self, tmp_path):
+        from benchmarks import readme
+
+        page = f"# Benchmarks\nhow to run\n{readme.BEGIN}\nold figures\n{readme.END}\nfooter\n"
+        assert readme.update(page, "new") == (
+            f"# Benchmarks\nhow to run\n{readme.BEGIN}\nnew\n{readme.END}\nfooter\n")
+        target = tmp_path / "README.md"
+        target.write_text("no markers here\n")
+        assert readme.main([self.LATEST, "--readme", str(target)]) == 2
+        assert target.read_text() == "no markers here\n"
