@@ -21,6 +21,15 @@ DATASET_OF = {"shapes": "shapes", "mnist": "mnist", "celeb_a": "celeb_a"}
 TORCH_SKIPPED = "skipped: torch not installed"
 
 
+def add_architecture_arguments(parser, batch_sizes=None):
+    """`--architectures` (default: all three) and, given defaults, `--batch-sizes`."""
+    parser.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES),
+                        default=list(ARCHITECTURES), help="default: all")
+    if batch_sizes is not None:
+        parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(batch_sizes),
+                            help="default: %(default)s")
+
+
 def cpu_model():
     """The CPU's model name from /proc/cpuinfo, or what `platform` knows."""
     try:

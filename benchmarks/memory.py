@@ -100,10 +100,7 @@ def main(argv=None):
         prog="python -m benchmarks.memory",
         description="Peak resident memory of training per architecture, Keras and the "
                     "PyTorch reference, one subprocess each. Prints one JSON object.")
-    parser.add_argument("--architectures", nargs="+", choices=list(common.ARCHITECTURES),
-                        default=list(common.ARCHITECTURES), help="default: all")
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES),
-                        help="default: %(default)s")
+    common.add_architecture_arguments(parser, BATCH_SIZES)
     parser.add_argument("--no-torch", dest="torch", action="store_false")
     parser.add_argument("--quick", action="store_true", help="shapes at batch 8 only")
     args = parser.parse_args(argv)

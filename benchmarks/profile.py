@@ -356,8 +356,7 @@ def main(argv=None):
         prog="python -m benchmarks.profile",
         description="Op-level profile of a train step (Keras model.fit and the PyTorch "
                     "reference): time by phase, op kind and layer. Prints one JSON object.")
-    parser.add_argument("--architectures", nargs="+", choices=list(common.ARCHITECTURES),
-                        default=list(common.ARCHITECTURES), help="default: all")
+    common.add_architecture_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=32, help="default: %(default)s")
     parser.add_argument("--steps", type=int, default=16,
                         help="profiled steps (celeb_a: a quarter) (default: %(default)s)")

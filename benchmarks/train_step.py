@@ -241,10 +241,7 @@ def parse_args(argv):
         prog="python -m benchmarks.train_step",
         description="Train-step samples/s of Keras model.fit (graph, XLA) and a PyTorch "
                     "reference, interleaved. Prints one JSON object.")
-    parser.add_argument("--architectures", nargs="+", choices=list(common.ARCHITECTURES),
-                        default=list(common.ARCHITECTURES), help="default: all")
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES),
-                        help="default: %(default)s")
+    common.add_architecture_arguments(parser, BATCH_SIZES)
     parser.add_argument("--seconds", type=float, default=12.0,
                         help="time budget of the interleaved rounds per architecture and batch "
                              "size, all variants together (default: %(default)s)")
