@@ -32,11 +32,7 @@ from benchmarks import common  # noqa: E402
 from export import onnx as onnx_export  # noqa: E402
 from export import savedmodel  # noqa: E402
 
-ARCHITECTURES = {  # the paper's sizes (reference/irmae-facts.md)
-    "shapes": {"latent_dim": 32, "linear_layers": 2},
-    "mnist": {"latent_dim": 128, "linear_layers": 8},
-    "celeb_a": {"latent_dim": 512, "linear_layers": 4},
-}
+ARCHITECTURES = common.ARCHITECTURES
 LATENCY_BATCH = 1
 THROUGHPUT_BATCH = 256
 TARGET_RATIO = 0.5
@@ -196,9 +192,7 @@ def main(argv=None):
         prog="python -m benchmarks.inference",
         description="Encoder latency and throughput: Keras, SavedModel, onnxruntime. "
                     "Prints one JSON object.")
-    parser.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES),
-                        default=list(ARCHITECTURES),
-                        help="architectures to measure (default: all)")
+    common.add_architecture_arguments(parser)
     parser.add_argument("--seconds", type=float, default=8.0,
                         help="time budget of each interleaved measurement, all runtimes "
                              "together (default: %(default)s)")
