@@ -50,9 +50,12 @@ def test_shapes_rank(dirs):
     for row in document["rows"]:
         assert 1 <= row["effective_rank"] <= row["config"]["latent_dim"]
         assert len(row["singular_values"]) == row["config"]["latent_dim"] and row["mse"] > 0
-    assert [f for f, _ in document["figures"]] == ["spectra.png", "interpolation.png"]
+    assert [f for f, _ in document["figures"]] == ["spectra.png", "interpolation.png",
+                                                   "rank_over_training.png"]
     with Image.open(os.path.join(dirs["out"], "shapes-rank", "interpolation.png")) as image:
         assert image.size == (32 * 10, 32 * 6)  # 10 steps × the 6 models
+    with Image.open(os.path.join(dirs["out"], "shapes-rank", "rank_over_training.png")) as image:
+        assert image.size == (640, 400)  # 6.4 × 4 inches at 100 dpi
 
 
 def test_init_scale(dirs):

@@ -286,6 +286,33 @@ def interpolation_rows_figure(ctx, trials, path):
     return [trial.label for trial in trials]
 
 
+def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=7):
+    """Effective rank of the eval codes after each epoch (the runs' history.csv, logged by
+    RankMonitor), one line per trial: is a rank still moving when the budget ends?"""
+    import csv
+
+    from matplotlib.figure import Figure
+
+    from irmae_keras import plots
+
+    figure = Figure(figsize=(6.4, 4.0))
+    axes = figure.add_subplot()
+    for trial in trials:
+        with open(os.path.join(ctx.run_dir(trial.config), "history.csv"), encoding="utf-8") as handle:
+            history = list(csv.DictReader(handle))
+        epochs = [int(row["epoch"]) + 1 for row in history]
+        ranks = [float(row["effective_rank"]) for row in history]
+        axes.plot(epochs, ranks, marker="o", markersize=3,
+                  label=f"{trial.label} (seed {trial.config.seed})")
+    axes.axhline(intrinsic_dim, color="grey", linestyle=":", linewidth=1,
+                 label=f"intrinsic dimension {intrinsic_dim}")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("effective rank (eval codes)")
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=7, ncol=2)
+    plots.save_figure(figure, path)
+
+
 # ------------------------------------------------------------ table helpers
 
 
@@ -352,6 +379,10 @@ def shapes_rank(ctx):
     labels = interpolation_rows_figure(ctx, seed_zero, os.path.join(ctx.out_dir, "interpolation.png"))
     figures.append(("interpolation.png", "Interpolation between the same two eval images (paper "
                                          "Fig. 3); rows top to bottom: " + ", ".join(labels)))
+    title = "Effective rank after each epoch (RankMonitor on the eval images)"
+    rank_over_training_figure(ctx, trials, os.path.join(ctx.out_dir, "rank_over_training.png"), title)
+    figures.append(("rank_over_training.png", title + ": where a curve still climbs at the end, "
+                                                      "the budget, not the model, set its rank"))
     notes = [f"The L1/L2 coefficient is {trials[-4].config.penalty:g} (per-example norm, "
              "averaged over the batch); the VAE's β is 0.1. Paper (Fig. 2, 50 000 × 100 epochs): "
              "IRMAE l=2 ≈ 7, l=4 ≈ 4, AE ≈ 17, AE+L2 ≈ 17, AE+L1 ≈ 25."]
