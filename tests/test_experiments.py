@@ -164,6 +164,15 @@ class TestVerdicts:
         line = report.summary_rank({"shapes-rank": _document(rows)})
         assert "lower than the AE's 6 (as in the paper" in line
 
+    def test_rank_summary_reports_ranks_still_moving(self):
+        rows = [dict(label="AE", seed=0, effective_rank=6, mse=0.005, rank_by_epoch=[4, 4, 5, 5, 6, 6]),
+                dict(label="IRMAE l=2", seed=0, effective_rank=4, mse=0.005,
+                     rank_by_epoch=[3, None, 4, 4, 4, 4])]
+        line = report.summary_rank({"shapes-rank": _document(rows)})
+        assert "ranks went AE 5 → 6, IRMAE l=2 4 → 4" in line
+        del rows[0]["rank_by_epoch"], rows[1]["rank_by_epoch"]
+        assert "ranks went" not in report.summary_rank({"shapes-rank": _document(rows)})
+
     def test_seeds_that_disagree_are_both_shown(self):
         rows = [dict(label="IRMAE l=2", seed=0, effective_rank=4, mse=0.01),
                 dict(label="IRMAE l=2", seed=1, effective_rank=5, mse=0.01),

@@ -286,11 +286,20 @@ def interpolation_rows_figure(ctx, trials, path):
     return [trial.label for trial in trials]
 
 
+def rank_history(ctx, trial):
+    """The effective rank after each epoch, from the run's history.csv (RankMonitor);
+    None for an epoch whose codes were not finite."""
+    import csv
+    import math
+
+    with open(os.path.join(ctx.run_dir(trial.config), "history.csv"), encoding="utf-8") as handle:
+        ranks = [float(row["effective_rank"]) for row in csv.DictReader(handle)]
+    return [None if math.isnan(rank) else int(rank) for rank in ranks]
+
+
 def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=7):
     """Effective rank of the eval codes after each epoch (the runs' history.csv, logged by
     RankMonitor), one line per trial: is a rank still moving when the budget ends?"""
-    import csv
-
     from matplotlib.figure import Figure
 
     from irmae_keras import plots
@@ -298,11 +307,8 @@ def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=7):
     figure = Figure(figsize=(6.4, 4.0))
     axes = figure.add_subplot()
     for trial in trials:
-        with open(os.path.join(ctx.run_dir(trial.config), "history.csv"), encoding="utf-8") as handle:
-            history = list(csv.DictReader(handle))
-        epochs = [int(row["epoch"]) + 1 for row in history]
-        ranks = [float(row["effective_rank"]) for row in history]
-        axes.plot(epochs, ranks, marker="o", markersize=3,
+        ranks = [float("nan") if rank is None else rank for rank in rank_history(ctx, trial)]
+        axes.plot(range(1, len(ranks) + 1), ranks, marker="o", markersize=3,
                   label=f"{trial.label} (seed {trial.config.seed})")
     axes.axhline(intrinsic_dim, color="grey", linestyle=":", linewidth=1,
                  label=f"intrinsic dimension {intrinsic_dim}")
@@ -367,7 +373,7 @@ def shapes_rank(ctx):
         Trial("VAE", make_config(budget, "shapes", "vae")),
         Trial("IRMAE l=4", make_config(budget, "shapes", "irmae", linear_layers=4)),
     ]
-    rows = [_row(ctx, trial) for trial in trials]
+    rows = [dict(_row(ctx, trial), rank_by_epoch=rank_history(ctx, trial)) for trial in trials]
     order = ["AE", "AE+L1", "AE+L2", "VAE", "IRMAE l=2", "IRMAE l=4"]
     rows.sort(key=lambda row: (order.index(row["label"]), row["seed"]))
     first_seed = [row for row in rows if row["seed"] == budget.seeds[0]]

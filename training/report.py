@@ -48,7 +48,23 @@ def summary_rank(documents):
             f"{_ranks(d, 'IRMAE l=2')} of 32 code dimensions (l=4: {_ranks(d, 'IRMAE l=4')}), "
             f"{verdict} the AE's {_ranks(d, 'AE')} ({paper}; paper: 7 vs 17); AE+L1 "
             f"{_ranks(d, 'AE+L1')}, AE+L2 {_ranks(d, 'AE+L2')}, VAE {_ranks(d, 'VAE')}; eval MSE "
-            f"{irmae['mse']:.4f} (IRMAE) vs {ae['mse']:.4f} (AE).")
+            f"{irmae['mse']:.4f} (IRMAE) vs {ae['mse']:.4f} (AE).{_trend(d)}")
+
+
+def _trend(document):
+    """Whether the ranks were still moving over the last half of training."""
+    moves = []
+    for label in ("AE", "AE+L1", "IRMAE l=2"):
+        row = _first(document, label)
+        history = [r for r in (row or {}).get("rank_by_epoch") or [] if r is not None]
+        if len(history) >= 2:
+            middle, end = history[(len(history) - 1) // 2], history[-1]
+            moves.append(f"{label} {middle} → {end}")
+    if not moves:
+        return ""
+    return (" Over the second half of training the ranks went " + ", ".join(moves)
+            + " (`rank_over_training.png`): a climbing curve means the budget, not the model, "
+              "set that rank.")
 
 
 def summary_init_and_optimizer(documents):
