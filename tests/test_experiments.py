@@ -149,6 +149,35 @@ def test_run_names_tell_settings_apart():
     assert all(name.endswith("-smoke") for name in names)
 
 
+def test_a_sweep_run_is_never_the_full_run_of_the_same_settings():
+    full = experiments.make_config(SMOKE, "shapes", optimizer="sgd", lr=0.01)
+    sweep = experiments.make_config(SMOKE, "shapes", optimizer="sgd", lr=0.01, size=SMOKE.sweep)
+    assert full.run_name != sweep.run_name and sweep.run_name.endswith("-smoke")
+    assert (sweep.train_size, sweep.epochs) == (SMOKE.sweep["train_size"], SMOKE.sweep["epochs"])
+
+
+def test_a_diverged_run_is_recorded_and_not_retrained(tmp_path, monkeypatch):
+    from training import fit
+    from training.errors import RunFailed
+
+    calls = []
+
+    def diverging_train(config, quiet=False):
+        calls.append(config.run_name)
+        run_dir = os.path.join(config.output_dir, config.run_name)
+        os.makedirs(run_dir)
+        fit._write_status(run_dir, True, state="failed", reason="nan", epoch=1)
+        raise RunFailed("training stopped in epoch 1: the loss became NaN")
+
+    monkeypatch.setattr(fit, "train", diverging_train)
+    ctx = experiments.Context(SMOKE, str(tmp_path / "runs"), str(tmp_path / "out"))
+    trial = experiments.Trial("sgd", experiments.make_config(SMOKE, "shapes", optimizer="sgd", lr=10.0))
+    for _ in range(2):
+        with pytest.raises(RunFailed, match="epoch 1: the loss became NaN"):
+            ctx.train(trial)
+    assert len(calls) == 1 and (ctx.trained_now, ctx.reused) == (1, 1)
+
+
 def _document(rows):
     return {"rows": rows}
 

@@ -23,6 +23,7 @@ import time
 
 from training.config import RunConfig
 from training.errors import ArgumentParser
+from training.errors import RunFailed
 from training.errors import UsageError
 from training.errors import import_tensorflow_quietly
 from training.errors import run_cli
@@ -65,11 +66,13 @@ class Budget:
     domain_images: int
 
 
-# Learning rates around each optimizer's usual range (SGD with momentum 0.9).
+# Learning rates around each optimizer's usual range (SGD with momentum 0.9). SGD and
+# RMSprop at the lower rates do not leave the initial plateau (the mean image, MSE ≈ 0.023)
+# within a sweep run: the small stack passes small gradients to the encoder.
 SWEEPS = {
     "adam": (3e-5, 1e-4, 3e-4, 1e-3),
-    "sgd": (1e-3, 3e-3, 1e-2, 3e-2),
-    "rmsprop": (1e-5, 3e-5, 1e-4, 3e-4),
+    "sgd": (1e-2, 3e-2, 1e-1, 3e-1),
+    "rmsprop": (3e-5, 1e-4, 3e-4, 1e-3),
 }
 
 BUDGETS = {
@@ -146,7 +149,10 @@ def make_config(budget, dataset, model="irmae", seed=0, size=None, **settings):
     base.update(settings)
     config = RunConfig(dataset=dataset, model=model, seed=seed, export=False, **base)
     config = dataclasses.replace(config, run_name="x").resolved()
-    return dataclasses.replace(config, run_name=f"{_name(config)}-{budget.name}")
+    # A run of another size (the optimizer sweep's) must not share a name with, and so be
+    # reused as, the full-size run of the same settings.
+    sized = "".join(f"-{key.replace('_', '')}{value}" for key, value in sorted((size or {}).items()))
+    return dataclasses.replace(config, run_name=f"{_name(config)}{sized}-{budget.name}")
 
 
 # ------------------------------------------------------------------- context
@@ -178,11 +184,25 @@ class Context:
             with open(timing_path, encoding="utf-8") as handle:
                 self.train_seconds += json.load(handle)["train_seconds"]
             return run_dir
-        start = time.time()
-        fit.train(config, quiet=True)
-        seconds = time.time() - start
         from training.checkpointing import write_json_atomic
 
+        if fit.read_status(run_dir).get("state") == "failed" and os.path.exists(timing_path):
+            with open(timing_path, encoding="utf-8") as handle:
+                timing = json.load(handle)
+            self.reused += 1
+            self.train_seconds += timing["train_seconds"]
+            raise RunFailed(timing.get("failure", "diverged"))
+        start = time.time()
+        try:
+            fit.train(config, quiet=True)
+        except RunFailed as error:
+            # Recorded, so that the next call reports the divergence without retraining.
+            seconds = time.time() - start
+            write_json_atomic(timing_path, {"train_seconds": seconds, "failure": str(error)})
+            self.trained_now += 1
+            self.train_seconds += seconds
+            raise
+        seconds = time.time() - start
         write_json_atomic(timing_path, {"train_seconds": seconds})
         self.trained_now += 1
         self.train_seconds += seconds
@@ -449,9 +469,17 @@ def optimizer(ctx):
         for lr in rates:
             trial = Trial(f"{name} lr={lr:g}", make_config(budget, "shapes", optimizer=name, lr=lr,
                                                            size=budget.sweep), group="sweep")
-            row = _row(ctx, trial)
+            try:
+                row = _row(ctx, trial)
+            except RunFailed:
+                row = dict(label=trial.label, group=trial.group, seed=trial.config.seed,
+                           run_name=trial.config.run_name, config=trial.config.to_dict(),
+                           effective_rank=None, entropy_rank=None, mse=None, diverged=True)
             sweep_rows.append(row)
-        finite = [r for r in sweep_rows if r["config"]["optimizer"] == name and r["mse"] == r["mse"]]
+        finite = [r for r in sweep_rows if r["config"]["optimizer"] == name and r["mse"] is not None
+                  and r["mse"] == r["mse"]]
+        if not finite:
+            raise RunFailed(f"every {name} learning rate of the sweep diverged: {rates}")
         tuned[name] = min(finite, key=lambda r: r["mse"])["config"]["lr"]
     trials = [Trial(f"{name} lr={lr:g}", make_config(budget, "shapes", optimizer=name, lr=lr))
               for name, lr in tuned.items()]
@@ -460,7 +488,8 @@ def optimizer(ctx):
     spectra_figure(rows, os.path.join(ctx.out_dir, "spectra.png"), title)
     sweep = markdown_table(
         ["sweep run", "eval MSE", "effective rank"],
-        [[r["label"], _format(r["mse"]), r["effective_rank"]] for r in sweep_rows],
+        [[r["label"], "diverged (NaN)" if r.get("diverged") else _format(r["mse"]),
+          _format(r["effective_rank"])] for r in sweep_rows],
     )
     size = budget.sweep
     notes = [f"Tuning: each learning rate trained on {size.get('train_size', 'all')} images for "
