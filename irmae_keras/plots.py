@@ -81,7 +81,7 @@ def spectrum_figure(spectra, intrinsic_dim=None, threshold=0.01,
     axes.set_title(title)
     axes.grid(True, which="major", alpha=0.3)
     if any(label is not None for label in spectra) or intrinsic_dim is not None or threshold is not None:
-        axes.legend(loc="upper right", fontsize="small")
+        axes.legend(loc="best", fontsize="small")
     figure.tight_layout()
     return figure
 
