@@ -53,9 +53,26 @@ def test_shapes_rank(dirs):
     assert [f for f, _ in document["figures"]] == ["spectra.png", "interpolation.png",
                                                    "rank_over_training.png"]
     with Image.open(os.path.join(dirs["out"], "shapes-rank", "interpolation.png")) as image:
-        assert image.size == (32 * 10, 32 * 6)  # 10 steps × the 6 models
+        zoom = experiments.FIGURE_ZOOM
+        assert image.size == (32 * 10 * zoom, 32 * 6 * zoom)  # 10 steps × the 6 models
     with Image.open(os.path.join(dirs["out"], "shapes-rank", "rank_over_training.png")) as image:
         assert image.size == (640, 400)  # 6.4 × 4 inches at 100 dpi
+
+
+def test_training_length(dirs):
+    document = _run("training-length", dirs)
+    steps = {"short": 64 // 32 * 1, "long": SMOKE.long_run["train_size"] // 32 * SMOKE.long_run["epochs"]}
+    assert _labels(document) == [f"AE, {steps['short']} steps", f"IRMAE l=2, {steps['short']} steps",
+                                 f"AE, {steps['long']} steps", f"IRMAE l=2, {steps['long']} steps"]
+    assert [row["steps"] for row in document["rows"]] == [steps["short"]] * 2 + [steps["long"]] * 2
+    # The short runs are shapes-rank's, reused; the long ones log a rank after every epoch.
+    assert document["rows"][0]["run_name"] == experiments.make_config(SMOKE, "shapes", "ae").run_name
+    assert [len(row["rank_by_epoch"]) for row in document["rows"]] == [1, 1, 2, 2]
+    assert [f for f, _ in document["figures"]] == ["rank_over_training.png", "spectra.png",
+                                                   "reconstructions.png"]
+    with Image.open(os.path.join(dirs["out"], "training-length", "reconstructions.png")) as image:
+        zoom = experiments.FIGURE_ZOOM
+        assert image.size == (32 * 10 * zoom, 32 * 5 * zoom)  # the eval images + 4 models
 
 
 def test_init_scale(dirs):
@@ -201,6 +218,20 @@ class TestVerdicts:
         assert "ranks went AE 5 → 6, IRMAE l=2 4 → 4" in line
         del rows[0]["rank_by_epoch"], rows[1]["rank_by_epoch"]
         assert "ranks went" not in report.summary_rank({"shapes-rank": _document(rows)})
+
+    def test_rank_summary_reports_the_longest_runs(self):
+        rank_rows = [dict(label="AE", seed=0, effective_rank=6, mse=0.005),
+                     dict(label="IRMAE l=2", seed=0, effective_rank=4, mse=0.005)]
+        long_rows = [dict(group="AE", steps=100, effective_rank=6, mse=0.005),
+                     dict(group="IRMAE l=2", steps=100, effective_rank=4, mse=0.005),
+                     dict(group="AE", steps=31250, effective_rank=12, mse=0.004),
+                     dict(group="IRMAE l=2", steps=31250, effective_rank=7, mse=0.0041)]
+        documents = {"shapes-rank": _document(rank_rows), "training-length": _document(long_rows)}
+        line = report.summary_rank(documents)
+        assert ("Trained for 31,250 steps (`training-length`), IRMAE l=2 uses 7, lower than the "
+                "AE's 12 (eval MSE 0.0041 vs 0.0040)") in line
+        del documents["training-length"]
+        assert "Trained for" not in report.summary_rank(documents)
 
     def test_seeds_that_disagree_are_both_shown(self):
         rows = [dict(label="IRMAE l=2", seed=0, effective_rank=4, mse=0.01),

@@ -48,7 +48,7 @@ def summary_rank(documents):
             f"{_ranks(d, 'IRMAE l=2')} of 32 code dimensions (l=4: {_ranks(d, 'IRMAE l=4')}), "
             f"{verdict} the AE's {_ranks(d, 'AE')} ({paper}; paper: 7 vs 17); AE+L1 "
             f"{_ranks(d, 'AE+L1')}, AE+L2 {_ranks(d, 'AE+L2')}, VAE {_ranks(d, 'VAE')}; eval MSE "
-            f"{irmae['mse']:.4f} (IRMAE) vs {ae['mse']:.4f} (AE).{_trend(d)}")
+            f"{irmae['mse']:.4f} (IRMAE) vs {ae['mse']:.4f} (AE).{_trend(d)}{_longer(documents)}")
 
 
 def _trend(document):
@@ -65,6 +65,21 @@ def _trend(document):
     return (" Over the second half of training the ranks went " + ", ".join(moves)
             + " (`rank_over_training.png`): a climbing curve means the budget, not the model, "
               "set that rank.")
+
+
+def _longer(documents):
+    """The ranks after the training-length experiment's longest runs."""
+    d = documents.get("training-length")
+    if not d:
+        return ""
+    longest = max(row["steps"] for row in d["rows"])
+    at = {row["group"]: row for row in d["rows"] if row["steps"] == longest}
+    if not {"AE", "IRMAE l=2"} <= set(at):
+        return ""
+    irmae, ae = at["IRMAE l=2"], at["AE"]
+    return (f" Trained for {longest:,} steps (`training-length`), IRMAE l=2 uses "
+            f"{irmae['effective_rank']}, {_compare(irmae['effective_rank'], ae['effective_rank'])} "
+            f"the AE's {ae['effective_rank']} (eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}).")
 
 
 def summary_init_and_optimizer(documents):
