@@ -109,7 +109,24 @@ def test_optimizer_tunes_each_learning_rate(dirs):
         name = row["config"]["optimizer"]
         candidates = [r for r in sweep if r["config"]["optimizer"] == name]
         assert row["config"]["lr"] == min(candidates, key=lambda r: r["mse"])["config"]["lr"]
-    assert "Sweep:" in document["notes"][0]
+        assert row["mean_image_mse"] > 0
+        assert row["trained"] == (row["mse"] < experiments.TRAINED_MSE * row["mean_image_mse"])
+    assert all(isinstance(row["trained"], bool) for row in sweep)
+    assert "| left the mean image |" in document["table"]
+    assert "conv_0/kernel" in document["notes"][1] and "kernel_1" in document["notes"][1]
+    assert "Sweep:" in document["notes"][-1]
+
+
+def test_initial_gradients_name_every_kernel_in_layer_order():
+    config = experiments.make_config(SMOKE, "shapes")
+    gradients = experiments.initial_gradients(config, count=8)
+    names = list(gradients)
+    assert names[0] == "conv_0/kernel" and names[-1] == "deconv_4/kernel"
+    assert {"linear_stack/kernel_0", "linear_stack/kernel_1"} <= set(names)
+    assert not any(name.endswith("bias") for name in names)
+    assert all(value > 0 for value in gradients.values())
+    # The official init: the loss barely reaches the encoder's first kernel.
+    assert gradients["conv_0/kernel"] < 1e-3 * gradients["deconv_4/kernel"]
 
 
 def test_latent_size(dirs):
@@ -232,6 +249,23 @@ class TestVerdicts:
                 "AE's 12 (eval MSE 0.0041 vs 0.0040)") in line
         del documents["training-length"]
         assert "Trained for" not in report.summary_rank(documents)
+
+    def test_optimizers_that_stay_at_the_mean_image_are_not_compared(self):
+        def row(name, lr, rank, mse, trained, group=""):
+            return dict(label=f"{name} lr={lr:g}", group=group, config={"optimizer": name, "lr": lr},
+                        effective_rank=rank, mse=mse, trained=trained, mean_image_mse=0.0225)
+
+        rows = [row("adam", 1e-3, 5, 0.005, True), row("sgd", 0.3, 10, 0.0215, False),
+                row("rmsprop", 1e-3, 15, 0.0214, False),
+                row("adam", 1e-3, 4, 0.008, True, "sweep"), row("sgd", 0.3, 18, 0.022, False, "sweep"),
+                row("rmsprop", 1e-4, 18, 0.021, False, "sweep"), row("rmsprop", 1e-3, 9, 0.015, True, "sweep")]
+        line = report.summary_init_and_optimizer({"optimizer": _document(rows)})
+        assert "only adam lr=0.001 → 5 trains the network at all" in line
+        assert "sgd stays at the mean image (eval MSE 0.0215, the mean image's 0.0225) at every learning rate" in line
+        assert "rmsprop stays at the mean image (eval MSE 0.0214, the mean image's 0.0225) at its tuned rate 0.001" in line
+        rows[1]["trained"] = True
+        line = report.summary_init_and_optimizer({"optimizer": _document(rows)})
+        assert "adam lr=0.001 → 5, sgd lr=0.3 → 10: the optimizer matters" in line
 
     def test_seeds_that_disagree_are_both_shown(self):
         rows = [dict(label="IRMAE l=2", seed=0, effective_rank=4, mse=0.01),

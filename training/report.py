@@ -95,14 +95,33 @@ def summary_init_and_optimizer(documents):
         parts.append(f"**Init scale (review 1):** ranks {listed}: {trend}.")
     d = documents.get("optimizer")
     if d:
-        tuned = [row for row in d["rows"] if row.get("group") != "sweep"]
-        ranks = [row["effective_rank"] for row in tuned]
-        spread = max(ranks) - min(ranks)
-        verdict = ("the optimizer matters" if spread > RANK_TOLERANCE else
-                   "no effect of the optimizer beyond ±1")
-        listed = ", ".join(f"{row['label']} → {row['effective_rank']}" for row in tuned)
-        parts.append(f"**Optimizer (review 3):** {listed}: {verdict}.")
+        parts.append(f"**Optimizer (review 3):** {_optimizer_verdict(d)}.")
     return " ".join(parts) or "Init scale and optimizer: not run yet."
+
+
+def _optimizer_verdict(document):
+    """Ranks compared among the tuned runs that left the mean image; the others named."""
+    tuned = [row for row in document["rows"] if row.get("group") != "sweep"]
+    trained = [row for row in tuned if row.get("trained", True)]
+    listed = ", ".join(f"{row['label']} → {row['effective_rank']}" for row in trained)
+    if len(trained) >= 2:
+        ranks = [row["effective_rank"] for row in trained]
+        text = listed + (": the optimizer matters" if max(ranks) - min(ranks) > RANK_TOLERANCE
+                         else ": no effect of the optimizer beyond ±1")
+    elif trained:
+        text = f"only {listed} trains the network at all"
+    else:
+        text = "no optimizer trained the network"
+    for row in tuned:
+        if row.get("trained", True):
+            continue
+        name = row["config"]["optimizer"]
+        sweep = [r for r in document["rows"] if r.get("group") == "sweep" and r["config"]["optimizer"] == name]
+        where = ("at every learning rate of the sweep" if not any(r.get("trained") for r in sweep)
+                 else f"at its tuned rate {row['config']['lr']:g}")
+        text += (f"; {name} stays at the mean image (eval MSE {row['mse']:.4f}, the mean image's "
+                 f"{row['mean_image_mse']:.4f}) {where}")
+    return text
 
 
 def summary_depth_and_tying(documents):
