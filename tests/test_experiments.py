@@ -267,6 +267,46 @@ class TestVerdicts:
         line = report.summary_init_and_optimizer({"optimizer": _document(rows)})
         assert "adam lr=0.001 → 5, sgd lr=0.3 → 10: the optimizer matters" in line
 
+    def test_depth_verdict_separates_having_a_stack_from_its_depth(self):
+        def row(l, rank, gmm):
+            return dict(label=f"l={l}", config={"linear_layers": l}, effective_rank=rank, fid={"gmm": gmm})
+
+        rows = [row(0, 6, 2.39), row(1, 4, 2.33), row(2, 4, 2.40), row(8, 4, 2.44)]
+        line = report.summary_depth_and_tying({"depth": _document(rows)})
+        assert ("every stack lowers the rank below the AE's, from l=1 to l=8 the depth does not change "
+                "it; best GMM FID: l=1, l=0, l=2 and l=8 (within 5%)") in line
+        rows[2]["effective_rank"] = 3
+        assert "from l=1 to l=8 the depth changes it by at most 1;" in report.summary_depth_and_tying(
+            {"depth": _document(rows)})
+        rows[3].update(effective_rank=2, fid={"gmm": 1.0})
+        line = report.summary_depth_and_tying({"depth": _document(rows)})
+        assert "deeper stacks lower it further (l=1 → l=8); best GMM FID: l=8." in line
+        rows[1]["effective_rank"] = 6
+        assert "some stacks lower the rank" in report.summary_depth_and_tying({"depth": _document(rows)})
+
+    def test_generation_ties_are_named_not_broken(self):
+        rows = [dict(group="shapes", label=label, fid={"gmm": gmm})
+                for label, gmm in (("AE", 2.391), ("VAE", 5.03), ("IRMAE", 2.394))]
+        line = report.summary_latent_and_generation({"generation": _document(rows)})
+        assert "shapes: AE 2.39, VAE 5.03, IRMAE 2.39 (best AE and IRMAE (within 5%))" in line
+
+    def test_downstream_gives_the_spread_and_says_when_it_swallows_the_gap(self):
+        rows = [dict(label=label, labels=count, seeds=5, test_error=error, test_error_std=std)
+                for label, count, error, std in (
+                    ("AE", "10", 40.0, 7.75), ("VAE", "10", 37.47, 5.26), ("IRMAE", "10", 32.58, 5.54),
+                    ("supervised", "10", 78.79, 14.69), ("AE", "all", 4.84, 0.6), ("IRMAE", "all", 6.87, 1.66))]
+        line = report.summary_downstream({"downstream": _document(rows)})
+        assert ("test error (mean ± standard deviation over 5 seeds) with 10 labels: AE 40.0 ± 7.8 %, "
+                "VAE 37.5 ± 5.3 %, IRMAE 32.6 ± 5.5 %, supervised 78.8 ± 14.7 %; with all: AE 4.8 ± 0.6 %, "
+                "IRMAE 6.9 ± 1.7 %") in line
+        assert ("IRMAE's frozen features are best, as the paper reports for IRMAE, though the gap to VAE "
+                "(4.9 points) is within one standard deviation over the seeds.") in line
+        rows[0]["test_error"] = rows[1]["test_error"] = 45.0
+        line = report.summary_downstream({"downstream": _document(rows)})
+        assert "as the paper reports for IRMAE." in line and "though" not in line
+        rows[2]["test_error"] = 50.0
+        assert "AE's frozen features are best, not IRMAE's" in report.summary_downstream({"downstream": _document(rows)})
+
     def test_seeds_that_disagree_are_both_shown(self):
         rows = [dict(label="IRMAE l=2", seed=0, effective_rank=4, mse=0.01),
                 dict(label="IRMAE l=2", seed=1, effective_rank=5, mse=0.01),

@@ -703,7 +703,8 @@ def downstream(ctx):
              "class-balanced labelled subsets per seed, a fixed stratified 10 % validation split "
              "for early stopping (not the best test accuracy over epochs), frozen pre-stack "
              "encoder features + the official head; supervised = the same encoder trained from "
-             "scratch with the head. MNIST is not available offline here."]
+             "scratch with the head. Cells: mean ± standard deviation of the test error over the "
+             "seeds. MNIST is not available offline here."]
     return rows, table, [], notes
 
 
