@@ -115,6 +115,10 @@ def test_optimizer_tunes_each_learning_rate(dirs):
     assert "| left the mean image |" in document["table"]
     assert "conv_0/kernel" in document["notes"][1] and "kernel_1" in document["notes"][1]
     assert "Sweep:" in document["notes"][-1]
+    adam = [r["config"]["lr"] for r in tuned if r["config"]["optimizer"] == "adam"][0]
+    side = "largest" if adam == max(SMOKE.learning_rates["adam"]) else "smallest"
+    # adam's sweep has two rates, so its tuned rate is at an end; sgd's and rmsprop's one rate is not.
+    assert f"untried: adam ({adam:g}, the {side})." in document["notes"][-1]
 
 
 def test_initial_gradients_name_every_kernel_in_layer_order():
