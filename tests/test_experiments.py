@@ -68,11 +68,24 @@ def test_training_length(dirs):
     # The short runs are shapes-rank's, reused; the long ones log a rank after every epoch.
     assert document["rows"][0]["run_name"] == experiments.make_config(SMOKE, "shapes", "ae").run_name
     assert [len(row["rank_by_epoch"]) for row in document["rows"]] == [1, 1, 2, 2]
+    assert all(0 <= row["colour_kept"] <= 5 for row in document["rows"])
+    assert "| colour kept |" in document["table"]
     assert [f for f, _ in document["figures"]] == ["rank_over_training.png", "spectra.png",
                                                    "reconstructions.png"]
     with Image.open(os.path.join(dirs["out"], "training-length", "reconstructions.png")) as image:
         zoom = experiments.FIGURE_ZOOM
         assert image.size == (32 * 10 * zoom, 32 * 5 * zoom)  # the eval images + 4 models
+
+
+def test_colour_ratio_is_zero_for_grey_and_one_for_the_images():
+    import numpy as np
+
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32")
+    grey = np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
+    assert experiments.colour_ratio(grey, images) == 0.0
+    assert experiments.colour_ratio(images, images) == 1.0
+    half = grey + 0.5 * (images - grey)
+    assert abs(experiments.colour_ratio(half, images) - 0.5) < 1e-6
 
 
 def test_init_scale(dirs):
@@ -250,7 +263,10 @@ class TestVerdicts:
         documents = {"shapes-rank": _document(rank_rows), "training-length": _document(long_rows)}
         line = report.summary_rank(documents)
         assert ("Trained for 31,250 steps (`training-length`), IRMAE l=2 uses 7, lower than the "
-                "AE's 12 (eval MSE 0.0041 vs 0.0040)") in line
+                "AE's 12 (eval MSE 0.0041 vs 0.0040).") in line
+        long_rows[2]["colour_kept"], long_rows[3]["colour_kept"] = 0.2, 0.95
+        line = report.summary_rank(documents)
+        assert "(eval MSE 0.0041 vs 0.0040); their reconstructions keep 95% and 20% of the images' colour" in line
         del documents["training-length"]
         assert "Trained for" not in report.summary_rank(documents)
 

@@ -87,9 +87,13 @@ def _longer(documents):
     if not {"AE", "IRMAE l=2"} <= set(at):
         return ""
     irmae, ae = at["IRMAE l=2"], at["AE"]
+    colour = ""
+    if "colour_kept" in irmae and "colour_kept" in ae:
+        colour = (f"; their reconstructions keep {irmae['colour_kept']:.0%} and {ae['colour_kept']:.0%} "
+                  "of the images' colour, which 3 of the 7 factors describe")
     return (f" Trained for {longest:,} steps (`training-length`), IRMAE l=2 uses "
             f"{irmae['effective_rank']}, {_compare(irmae['effective_rank'], ae['effective_rank'])} "
-            f"the AE's {ae['effective_rank']} (eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}).")
+            f"the AE's {ae['effective_rank']} (eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}){colour}.")
 
 
 def summary_init_and_optimizer(documents):
