@@ -86,6 +86,11 @@ def test_colour_ratio_is_zero_for_grey_and_one_for_the_images():
     assert experiments.colour_ratio(images, images) == 1.0
     half = grey + 0.5 * (images - grey)
     assert abs(experiments.colour_ratio(half, images) - 0.5) < 1e-6
+    # Noise on a black background is not colour.
+    images[:, :4] = 0.0
+    noisy = images.copy()
+    noisy[:, :4] = np.random.default_rng(1).uniform(0, 0.1, size=noisy[:, :4].shape)
+    assert experiments.colour_ratio(noisy, images) == 1.0
 
 
 def test_init_scale(dirs):

@@ -341,8 +341,8 @@ def reconstruction_rows_figure(ctx, trials, path):
 
 def colour_kept(ctx, trial):
     """How much of the eval images' colour the reconstructions keep: the mean spread
-    across channels (max − min per pixel) of the reconstructions over the originals'.
-    0 for grey reconstructions, 1 when they are as saturated as the data."""
+    across channels (max − min per pixel) of the reconstructions over the originals', on
+    the pixels of the shapes. 0 for grey reconstructions, 1 as saturated as the data."""
     from training import data
     from training.fit import reconstruct_images
     from training.rundir import load_run
@@ -354,9 +354,13 @@ def colour_kept(ctx, trial):
 
 
 def colour_ratio(reconstructions, images):
-    """Mean spread across channels (max − min per pixel) of `reconstructions` over `images`'."""
+    """Mean spread across channels (max − min per pixel) of `reconstructions` over
+    `images`', on the pixels that are not black in `images` (a background's noise is no
+    colour)."""
+    shape_pixels = images.max(axis=-1) > 0
+
     def spread(batch):
-        return float((batch.max(axis=-1) - batch.min(axis=-1)).mean())
+        return float((batch.max(axis=-1) - batch.min(axis=-1))[shape_pixels].mean())
 
     return spread(reconstructions) / spread(images)
 
