@@ -272,6 +272,9 @@ class TestVerdicts:
         long_rows[2]["colour_kept"], long_rows[3]["colour_kept"] = 0.2, 0.95
         line = report.summary_rank(documents)
         assert "(eval MSE 0.0041 vs 0.0040); their reconstructions keep 95% and 20% of the images' colour" in line
+        long_rows[2]["colour_kept"], long_rows[3]["colour_kept"] = 0.04, 0.05
+        line = report.summary_rank(documents)
+        assert "both still reconstruct the shapes in grey (5% and 4% of the images' colour kept)" in line
         del documents["training-length"]
         assert "Trained for" not in report.summary_rank(documents)
 
@@ -360,3 +363,11 @@ def test_unknown_experiment_is_one_line_exit_2():
 
 def test_smoke_budget_is_smaller_than_cpu():
     assert RunConfig(**{**SMOKE.shapes}).train_size < experiments.BUDGETS["cpu"].shapes["train_size"]
+
+
+def test_fid_note_names_each_datasets_set_size():
+    rows = [dict(config={"dataset": "shapes"}, fid_num_images=2000),
+            dict(config={"dataset": "digits"}, fid_num_images=364),
+            dict(config={"dataset": "shapes"}, fid_num_images=2000)]
+    assert "N = 2000 (shapes) / 364 (digits) eval images" in experiments._fid_note(rows)
+    assert "N = 2000 eval images" in experiments._fid_note(rows[:1])

@@ -806,9 +806,14 @@ def pca_fid(ctx, trial):
 
 
 def _fid_note(rows):
-    counts = sorted({row.get("fid_num_images") for row in rows if row.get("fid_num_images")})
+    counts = {}  # dataset → the FID set sizes of its runs
+    for row in rows:
+        if row.get("fid_num_images"):
+            counts.setdefault(row["config"]["dataset"], set()).add(row["fid_num_images"])
+    sizes = [", ".join(map(str, sorted(n))) + (f" ({name})" if len(counts) > 1 and name else "")
+             for name, n in counts.items()]
     return (f"FID: a domain feature CNN trained on the dataset's labels/factors (one network per "
-            f"dataset, shared by all runs), N = {', '.join(map(str, counts))} eval images against "
+            f"dataset, shared by all runs), N = {' / '.join(sizes)} eval images against "
             "as many generated ones, samplers fitted on the codes of those eval images, seed 0; "
             "lower is better, comparable only within this page (docs/evaluation.md).")
 

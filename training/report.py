@@ -12,6 +12,7 @@ from irmae_keras.utils import atomic_path
 PAPER_RANKS = {"IRMAE l=2": 7, "IRMAE l=4": 4, "AE": 17, "AE+L2": 17, "AE+L1": 25}
 RANK_TOLERANCE = 1  # ranks within one count as the same
 FID_TOLERANCE = 0.05  # FIDs within 5 % of the lowest tie: one sampling seed, one N
+GREY = 0.25  # reconstructions keeping less of the images' colour read as grey
 
 
 def _rows(document, **match):
@@ -89,8 +90,14 @@ def _longer(documents):
     irmae, ae = at["IRMAE l=2"], at["AE"]
     colour = ""
     if "colour_kept" in irmae and "colour_kept" in ae:
-        colour = (f"; their reconstructions keep {irmae['colour_kept']:.0%} and {ae['colour_kept']:.0%} "
-                  "of the images' colour, which 3 of the 7 factors describe")
+        kept = f"{irmae['colour_kept']:.0%} and {ae['colour_kept']:.0%}"
+        if max(irmae["colour_kept"], ae["colour_kept"]) < GREY:
+            colour = (f"; both still reconstruct the shapes in grey ({kept} of the images' colour "
+                      "kept): colour, 3 of the 7 factors, is not learned yet, and what is learned "
+                      "needs fewer than 7 dimensions")
+        else:
+            colour = (f"; their reconstructions keep {kept} of the images' colour, which 3 of the "
+                      "7 factors describe")
     return (f" Trained for {longest:,} steps (`training-length`), IRMAE l=2 uses "
             f"{irmae['effective_rank']}, {_compare(irmae['effective_rank'], ae['effective_rank'])} "
             f"the AE's {ae['effective_rank']} (eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}){colour}.")
