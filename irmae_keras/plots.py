@@ -134,7 +134,8 @@ def image_grid(images, rows, cols):
     Args:
         images: float array `(N, H, W, C)` in [0, 1] (or `(N, H, W)` for
             grayscale), `N <= rows * cols`; missing cells stay black. Values
-            outside [0, 1] are clipped.
+            outside [0, 1] are clipped; NaN (a diverged model's output) is
+            drawn black.
         rows: int. Grid rows.
         cols: int. Grid columns.
 
@@ -163,6 +164,7 @@ def image_grid(images, rows, cols):
             f"{rows * cols} images or enlarge `rows`/`cols`."
         )
     cells = np.zeros((rows * cols, height, width, channels), np.uint8)
+    images = np.nan_to_num(images, nan=0.0, posinf=1.0, neginf=0.0)
     cells[:count] = np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
     grid = cells.reshape(rows, cols, height, width, channels).transpose(0, 2, 1, 3, 4)
     return grid.reshape(rows * height, cols * width, channels)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -29,6 +31,13 @@ class TestImageGrid:
         grid = plots.image_grid(images, rows=2, cols=2)
         assert grid.shape == (4, 4, 1)
         np.testing.assert_array_equal(grid[..., 0], [[255, 255, 0, 0]] * 2 + [[0, 0, 0, 0]] * 2)
+
+    def test_non_finite_values_are_drawn_black_or_white(self):
+        images = np.array([[[np.nan, np.inf], [-np.inf, 0.5]]], np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "invalid value encountered in cast"
+            grid = plots.image_grid(images, rows=1, cols=1)
+        np.testing.assert_array_equal(grid[..., 0], [[0, 255], [0, 128]])
 
     def test_too_many_images(self):
         with pytest.raises(ValueError, match=r"5 `images` do not fit a 2×2 grid"):
