@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.helpers import random_images
 from training import fit
 from training.config import RunConfig
 from training.errors import RunFailed
@@ -152,6 +153,20 @@ class TestRunDirectory:
         model = keras.models.load_model(run_dir / "model.keras")
         assert all(np.all(np.isfinite(w)) for w in model.get_weights())
         assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+def test_spectrum_and_eval_mse_cover_every_eval_image(tmp_path, capsys):
+    config = RunConfig(dataset="shapes", latent_dim=4).resolved()
+    model = fit._build_model(config)
+    images = random_images((32, 32, 3), batch=130)
+    document = fit.write_spectrum(model, config, str(tmp_path), images)
+    expected = np.mean((np.clip(model.predict(images, verbose=0), 0, 1) - images) ** 2)
+    assert document["eval_mse"] == pytest.approx(expected, rel=1e-5)
+    assert document["num_codes"] == 130
+    assert "on 130 eval images" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "spectrum.json").read_text())
+    assert saved["eval_mse"] == document["eval_mse"]
+    assert (tmp_path / "figures" / "reconstructions.png").exists()
 
 
 class TestStepsPerExecution:

@@ -428,8 +428,7 @@ def write_spectrum(model, config, run_dir, eval_images):
     spectrum = irmae_keras.singular_spectrum(codes)
     rank = irmae_keras.effective_rank(codes)
     entropy = irmae_keras.effective_rank(codes, method="entropy")
-    shown = eval_images[:100]
-    reconstructions = np.clip(reconstruct_images(model, shown), 0.0, 1.0)
+    reconstructions = np.clip(reconstruct_images(model, eval_images), 0.0, 1.0)
     document = {
         "singular_values": [float(v) for v in spectrum],
         "effective_rank": rank,
@@ -437,7 +436,7 @@ def write_spectrum(model, config, run_dir, eval_images):
         "threshold": 0.01,
         "num_codes": int(len(codes)),
         "latent_dim": int(codes.shape[1]),
-        "eval_mse": float(np.mean((reconstructions - shown) ** 2)),
+        "eval_mse": float(np.mean((reconstructions - eval_images) ** 2)),
         "intrinsic_dimension": INTRINSIC_DIMENSION.get(config.dataset),
     }
     write_json_atomic(os.path.join(run_dir, "spectrum.json"), document)
@@ -450,15 +449,15 @@ def write_spectrum(model, config, run_dir, eval_images):
         title=f"Singular values of the eval codes ({config.dataset}, {config.model}, l={config.linear_layers})",
     )
     # Up to 5 rows of 10 originals, each above its reconstructions.
-    cols = min(10, len(shown))
-    pairs = min(50, len(shown)) // cols * cols
+    cols = min(10, len(eval_images))
+    pairs = min(50, len(eval_images)) // cols * cols
     plots.save_grid(
-        plots.reconstruction_grid(shown[:pairs], reconstructions[:pairs], cols=cols),
+        plots.reconstruction_grid(eval_images[:pairs], reconstructions[:pairs], cols=cols),
         os.path.join(figures, "reconstructions.png"),
     )
     print(
         f"effective rank: {rank} of {codes.shape[1]} (singular values above 1% of the largest); "
-        f"entropy rank {entropy:.2f}; eval MSE {document['eval_mse']:.5f} on {len(shown)} images"
+        f"entropy rank {entropy:.2f}; eval MSE {document['eval_mse']:.5f} on {len(codes)} eval images"
     )
     print("normalised singular values: " + " ".join(f"{v:.3g}" for v in spectrum))
     return document
