@@ -1,7 +1,7 @@
 """`python -m training.experiments NAME`: the experiments that answer the paper's reviewers.
 
     python -m training.experiments shapes-rank             # one experiment, CPU budget
-    python -m training.experiments all --budget cpu        # all eight, then docs/results.md
+    python -m training.experiments all --budget cpu        # every experiment, then docs/results.md (~3 h)
     python -m training.experiments report                  # rebuild docs/results.md only
 
 Each experiment trains the runs it needs with `training.fit` (a run another experiment
