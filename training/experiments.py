@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import shutil
-import sys
 import time
 
 from training.config import RunConfig
@@ -299,17 +298,14 @@ def interpolation_rows_figure(ctx, trials, path):
     space (paper Fig. 3). Returns the row labels, top to bottom."""
     import numpy as np
 
-    from irmae_keras import plots
     from irmae_keras import sampling
-    from training import data
     from training.fit import encode_images
     from training.rundir import load_run
 
     rows = []
     for trial in trials:
         config, model = load_run(ctx.run_dir(trial.config))
-        images = data.load_arrays(config.dataset, "eval", limit=max(INTERPOLATION_PAIR) + 1,
-                                  seed=config.seed, image_shape=model.image_shape)
+        images = eval_images(config, max(INTERPOLATION_PAIR) + 1)
         codes = encode_images(model, images)
         a, b = INTERPOLATION_PAIR
         path_codes = sampling.interpolate(codes[a:a + 1], codes[b:b + 1], steps=INTERPOLATION_STEPS)[0]
@@ -318,20 +314,27 @@ def interpolation_rows_figure(ctx, trials, path):
     return [trial.label for trial in trials]
 
 
+def eval_images(config, limit):
+    """The first `limit` eval images of a run's dataset, in its order and size."""
+    from irmae_keras import architectures
+    from training import data
+
+    return data.load_arrays(config.dataset, "eval", limit=limit, seed=config.seed,
+                            image_shape=architectures.image_shape(config.architecture))
+
+
 def reconstruction_rows_figure(ctx, trials, path):
     """The first eval images on top, then one row of reconstructions per trial."""
     import numpy as np
 
     from irmae_keras import sampling
-    from training import data
     from training.fit import encode_images
     from training.rundir import load_run
 
     rows = []
     for trial in trials:
         config, model = load_run(ctx.run_dir(trial.config))
-        images = data.load_arrays(config.dataset, "eval", limit=RECONSTRUCTION_IMAGES,
-                                  seed=config.seed, image_shape=model.image_shape)
+        images = eval_images(config, RECONSTRUCTION_IMAGES)
         if not rows:
             rows.append(images)
         rows.append(sampling.decode(model, encode_images(model, images)))
@@ -343,14 +346,13 @@ def colour_kept(ctx, trial):
     """How much of the eval images' colour the reconstructions keep: the mean spread
     across channels (max − min per pixel) of the reconstructions over the originals', on
     the pixels of the shapes. 0 for grey reconstructions, 1 as saturated as the data."""
-    from training import data
-    from training.fit import reconstruct_images
+    from irmae_keras import sampling
+    from training.fit import encode_images
     from training.rundir import load_run
 
     config, model = load_run(ctx.run_dir(trial.config))
-    images = data.load_arrays(config.dataset, "eval", limit=ctx.eval_size(config), seed=config.seed,
-                              image_shape=model.image_shape)
-    return colour_ratio(reconstructions=reconstruct_images(model, images).clip(0.0, 1.0), images=images)
+    images = eval_images(config, ctx.eval_size(config))
+    return colour_ratio(reconstructions=sampling.decode(model, encode_images(model, images)), images=images)
 
 
 def colour_ratio(reconstructions, images):
@@ -530,8 +532,8 @@ def training_length(ctx):
     figures.append(("reconstructions.png", "The first 10 eval images and their reconstructions; "
                                            "rows top to bottom: " + ", ".join(labels)))
     notes = ["The shapes data has 7 factors, 3 of them colour. `colour kept`: the mean spread "
-             "across the RGB channels of the reconstructions over the eval images' (0 % for grey "
-             "reconstructions): a model that has not learned colour needs fewer than 7 code "
+             "across the RGB channels of the reconstructions over the eval images', on the shapes' "
+             "pixels (0 % for grey reconstructions): a model that has not learned colour needs fewer than 7 code "
              "dimensions for what it has learned. The paper trains 50 000 images × 100 epochs "
              f"({training_steps(make_config(BUDGETS['paper'], 'shapes')):,} steps)."]
     return rows, table, figures, notes
@@ -586,11 +588,7 @@ def tying(ctx):
 def mean_image_mse(ctx, config):
     """The eval MSE of a model that outputs the mean eval image: the plateau a network
     that has not yet learned anything sits on."""
-    from irmae_keras import architectures
-    from training import data
-
-    images = data.load_arrays(config.dataset, "eval", limit=ctx.eval_size(config), seed=config.seed,
-                              image_shape=architectures.image_shape(config.architecture))
+    images = eval_images(config, ctx.eval_size(config))
     return float(((images - images.mean(axis=0)) ** 2).mean())
 
 
@@ -781,19 +779,14 @@ def generation(ctx):
 
 def pca_fid(ctx, trial):
     """FID of codes sampled from a Gaussian over the codes' first 4 principal components."""
-    import numpy as np
-
     from irmae_keras import analysis
     from irmae_keras import fid
     from irmae_keras import sampling
-    from training import data
     from training.fit import encode_images
     from training.rundir import load_run
 
     config, model = load_run(ctx.run_dir(trial.config))
-    count = ctx.eval_size(config)
-    images = data.load_arrays(config.dataset, "eval", limit=count, seed=config.seed,
-                              image_shape=model.image_shape)
+    images = eval_images(config, ctx.eval_size(config))
     codes = encode_images(model, images)
     mean, _, directions = analysis.code_pca(codes)
     basis = directions[:, :min(4, codes.shape[1])]
@@ -810,7 +803,7 @@ def _fid_note(rows):
     for row in rows:
         if row.get("fid_num_images"):
             counts.setdefault(row["config"]["dataset"], set()).add(row["fid_num_images"])
-    sizes = [", ".join(map(str, sorted(n))) + (f" ({name})" if len(counts) > 1 and name else "")
+    sizes = [", ".join(map(str, sorted(n))) + (f" ({name})" if len(counts) > 1 else "")
              for name, n in counts.items()]
     return (f"FID: a domain feature CNN trained on the dataset's labels/factors (one network per "
             f"dataset, shared by all runs), N = {' / '.join(sizes)} eval images against "
