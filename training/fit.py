@@ -405,16 +405,6 @@ def encode_images(model, images, batch_size=500):
     return np.concatenate(parts).astype("float64")
 
 
-def reconstruct_images(model, images, batch_size=500):
-    import keras
-    import numpy as np
-
-    return np.concatenate([
-        keras.ops.convert_to_numpy(model(images[i:i + batch_size], training=False))
-        for i in range(0, len(images), batch_size)
-    ])
-
-
 def write_spectrum(model, config, run_dir, eval_images):
     """Prints and saves the spectrum and effective rank of the eval codes, and
     the figures. Returns the spectrum document."""
@@ -422,13 +412,14 @@ def write_spectrum(model, config, run_dir, eval_images):
 
     import irmae_keras
     from irmae_keras import plots
+    from irmae_keras import sampling
     from training.checkpointing import write_json_atomic
 
     codes = encode_images(model, eval_images)
     spectrum = irmae_keras.singular_spectrum(codes)
     rank = irmae_keras.effective_rank(codes)
     entropy = irmae_keras.effective_rank(codes, method="entropy")
-    reconstructions = np.clip(reconstruct_images(model, eval_images), 0.0, 1.0)
+    reconstructions = sampling.decode(model, codes)  # the codes decoded, clipped to [0, 1]
     document = {
         "singular_values": [float(v) for v in spectrum],
         "effective_rank": rank,
