@@ -229,8 +229,8 @@ class Autoencoder(keras.Model):
         """Configures training; `"auto"` arguments use the paper's settings.
 
         Args:
-            optimizer: `"auto"` (Adam, learning rate 1e-4, epsilon 1e-8 as in
-                PyTorch; `FusedAdam`, Keras' Adam in one kernel per variable)
+            optimizer: `"auto"` (Adam, learning rate 1e-4, epsilon 1e-8, with
+                `torch.optim.Adam`'s update as the official code: `FusedAdam`)
                 or any Keras optimizer.
             loss: `"auto"` (mean squared error; binary cross-entropy for a VAE,
                 whose KL term the sampler adds) or any Keras loss.

@@ -107,3 +107,35 @@ class TestReadme:
         target.write_text("no markers here\n")
         assert readme.main([self.LATEST, "--readme", str(target)]) == 2
         assert target.read_text() == "no markers here\n"
+
+
+class TestReplay:
+    def test_pytorch_placement_replays_the_official_code_and_keras_placement_does_not(self):
+        pytest.importorskip("torch")
+        from benchmarks import replay
+
+        result = replay.replay("irmae", steps=80, batch_size=16, window=10, eval_count=64)
+        pytorch, keras_placement = result["placements"]["pytorch"], result["placements"]["keras"]
+        assert pytorch["within_floor"], result
+        assert not keras_placement["within_floor"], result
+        # Keras' placement is far outside, not at the edge, of the floor.
+        assert keras_placement["codes"] > 5 * replay.TOLERANCE * result["floor"]["codes"]
+
+    def test_copied_torch_model_computes_the_keras_model(self):
+        torch = pytest.importorskip("torch")
+        from benchmarks import replay
+
+        model = replay.build_keras_model("irmae", seed=0)
+        images = replay.eval_images(4)
+        module = replay.torch_copy(model)
+        with torch.no_grad():
+            output = module(torch.from_numpy(images.transpose(0, 3, 1, 2).copy())).numpy()
+        np.testing.assert_allclose(output.transpose(0, 2, 3, 1), np.asarray(model(images)), atol=1e-5)
+        np.testing.assert_allclose(replay.torch_codes(module, images), np.asarray(model.encoder(images)),
+                                   rtol=1e-4, atol=1e-6)
+
+    def test_prints_skip_without_torch(self, no_torch, capsys):
+        from benchmarks import replay
+
+        assert replay.main(["--steps", "2"]) == 0
+        assert json.loads(capsys.readouterr().out) == {"replay": "skipped: torch not installed"}

@@ -18,7 +18,7 @@ from training.errors import UsageError
 
 DATASETS = ("shapes", "digits", "mnist", "celeb_a", "folder")
 MODELS = ("irmae", "ae", "vae", "ae_l1", "ae_l2")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "adam-keras", "sgd", "rmsprop")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 TYINGS = ("none", "shared", "transpose")
 ARCHITECTURES = ("shapes", "mnist", "celeb_a")

@@ -102,7 +102,7 @@ def build_parser():
     train.add_argument("--epochs", type=int, help=f"epochs (default: {defaults.epochs})")
     train.add_argument("--batch-size", type=int, metavar="B", help=f"global batch size, split across replicas (default: {defaults.batch_size})")
     train.add_argument("--lr", type=float, help=f"learning rate (default: {defaults.lr})")
-    train.add_argument("--optimizer", choices=run_config.OPTIMIZERS, help=f"optimizer; sgd uses momentum 0.9 (default: {defaults.optimizer})")
+    train.add_argument("--optimizer", choices=run_config.OPTIMIZERS, help=f"optimizer: adam is torch.optim.Adam's update (epsilon after the bias correction), adam-keras Keras' placement of epsilon; sgd uses momentum 0.9 (default: {defaults.optimizer})")
     train.add_argument("--seed", type=int, help=f"random seed for weights, data order and generated data (default: {defaults.seed})")
     train.add_argument("--steps-per-epoch", type=int, metavar="S", help="steps per epoch (default: one pass over the training data)")
     hardware = parser.add_argument_group("hardware")
@@ -216,9 +216,11 @@ def build_optimizer(config):
 
     from irmae_keras.optimizers import FusedAdam
 
-    if config.optimizer == "adam":
-        # Keras' Adam computed in one kernel per variable; PyTorch's epsilon.
-        return FusedAdam(config.lr, epsilon=1e-8)
+    if config.optimizer in ("adam", "adam-keras"):
+        # PyTorch's epsilon (1e-8) and, for "adam", PyTorch's placement of it: the
+        # official code's update (docs/replay.md).
+        placement = "keras" if config.optimizer == "adam-keras" else "pytorch"
+        return FusedAdam(config.lr, epsilon=1e-8, epsilon_placement=placement)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(config.lr, momentum=0.9)
     return keras.optimizers.RMSprop(config.lr)
