@@ -855,11 +855,15 @@ def run_experiment(name, budget, runs_dir, out_root):
     start = time.time()
     rows, table, figures, notes = function(ctx)
     elapsed = time.time() - start
+    from training.fit import build_optimizer
+
     document = {
         "experiment": name,
         "question": question,
         "command": f"python -m training.experiments {name} --budget {budget.name}",
         "budget": dataclasses.asdict(budget),
+        # Which Adam made the numbers: results before this field used Keras' placement.
+        "adam_epsilon_placement": build_optimizer(RunConfig()).epsilon_placement,
         "hardware": hardware(),
         "seconds": {"this_call": elapsed, "training_all_runs": ctx.train_seconds},
         "runs": {"trained_now": ctx.trained_now, "reused": ctx.reused},
