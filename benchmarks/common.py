@@ -1,7 +1,6 @@
 """Shared pieces of the benchmarks: the machine, interleaved timing, the matmul peak.
 
-Imports no TensorFlow at module level, so `benchmarks.run` can describe the machine
-before any framework starts.
+Its only library import is the preset table; the frameworks load where they are used.
 """
 
 import importlib
@@ -10,14 +9,13 @@ import platform
 import statistics
 import time
 
-# The paper's sizes (shared/reference/irmae-facts.md): latent n and stack depth l.
-ARCHITECTURES = {
-    "shapes": {"latent_dim": 32, "linear_layers": 2},
-    "mnist": {"latent_dim": 128, "linear_layers": 8},
-    "celeb_a": {"latent_dim": 512, "linear_layers": 4},
-}
-# The dataset whose run-config defaults (`training.config`) go with each architecture.
-DATASET_OF = {"shapes": "shapes", "mnist": "mnist", "celeb_a": "celeb_a"}
+from irmae_keras import presets
+
+# The paper's sizes (latent n, stack depth l) per architecture, and the dataset
+# whose run-config defaults go with each: the library's preset table.
+ARCHITECTURES = {name: {"latent_dim": p["latent_dim"], "linear_layers": p["linear_layers"]}
+                 for name, p in presets.PRESETS.items()}
+DATASET_OF = {name: name for name in presets.PRESETS}
 TORCH_SKIPPED = "skipped: torch not installed"
 
 

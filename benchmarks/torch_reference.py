@@ -1,6 +1,6 @@
 """A straightforward PyTorch IRMAE: the yardstick for `benchmarks.train_step`.
 
-Written from the layer lists in `shared/reference/irmae-facts.md` (not from the
+Written from the layer lists of docs/paper.md (not from the
 official code): the same convolutions (kernel 4, stride 2, padding 1 unless
 noted), the same bias-free linear stack, tanh output, MSE loss and
 Adam(1e-4, eps=1e-8). PyTorch's default NCHW layout and default initialisation,
@@ -21,10 +21,12 @@ import time
 import torch
 from torch import nn
 
+from irmae_keras import presets
+
 THREADS = 2
 # (latent n, stack depth l) per architecture: the paper's defaults.
-PRESETS = {"shapes": (32, 2), "mnist": (128, 8), "celeb_a": (512, 4)}
-IMAGE_SHAPES = {"shapes": (3, 32, 32), "mnist": (1, 32, 32), "celeb_a": (3, 64, 64)}
+PRESETS = {name: (p["latent_dim"], p["linear_layers"]) for name, p in presets.PRESETS.items()}
+IMAGE_SHAPES = {name: (c, h, w) for name, (h, w, c) in presets.IMAGE_SHAPES.items()}  # NCHW
 
 
 def _conv(in_channels, out_channels):

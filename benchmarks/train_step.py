@@ -79,11 +79,11 @@ def run_config(architecture, batch_size, **overrides):
 
 def build_keras_model(architecture, batch_size, variant="graph"):
     """The compiled model `python -m training.fit` trains, for one variant."""
-    from training import fit
+    from training import trainer
 
     keras.utils.set_random_seed(0)
     config = run_config(architecture, batch_size, jit_compile=variant == "jit")
-    model = fit._build_model(config)
+    model = trainer.build_model(config)
     if variant == "before":
         # What training.fit compiled before FusedAdam and --steps-per-execution.
         model.compile(optimizer=keras.optimizers.Adam(config.lr, epsilon=1e-8))

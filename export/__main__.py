@@ -3,10 +3,10 @@
 import argparse
 import os
 
-from training.errors import ArgumentParser
-from training.errors import UsageError
-from training.errors import import_tensorflow_quietly
-from training.errors import run_cli
+from export.errors import ArgumentParser
+from export.errors import UsageError
+from export.errors import import_tensorflow_quietly
+from export.errors import run_cli
 
 DESCRIPTION = """\
 Exports a trained irmae_keras autoencoder for deployment.
@@ -86,50 +86,77 @@ def build_parser():
     return parser
 
 
-def _dataset(args, source):
-    dataset = args.data or (source.config.dataset if source.config else None)
+def _eval_images(args, run, config, model):
+    """The run's own eval images (its seed, data directory, skipping), or those of
+    --data / --data-dir for a model without a run or when asked for."""
+    from training import data
+
+    dataset = args.data or (config.dataset if config else None)
     if dataset is None:
         raise UsageError(
-            f"{source.model_path} has no run configuration beside it: pass --data DATASET "
+            f"{args.source} has no run configuration beside it: pass --data DATASET "
             "for the eval images.")
-    data_dir = args.data_dir
-    if data_dir is None and source.config and source.config.dataset == dataset:
-        data_dir = source.config.data_dir
-    return dataset, data_dir
+    if config and dataset == config.dataset and args.data_dir in (None, config.data_dir):
+        return dataset, data.run_eval_images(config, args.eval_size, model.image_shape)
+    return dataset, data.load_arrays(dataset, "eval", limit=args.eval_size, data_dir=args.data_dir,
+                                     image_shape=tuple(model.image_shape))
+
+
+def _locate(path):
+    """`(model_path, run)`: the .keras file and its RunDir (None without a
+    config.json beside it). Checks no more than that the paths exist."""
+    from training.rundir import RunDir
+
+    if not os.path.exists(path):
+        raise UsageError(f"{path} does not exist; pass a run directory or a model .keras file.")
+    if os.path.isdir(path):
+        run = RunDir(path)
+        if not os.path.isfile(run.model_path):
+            raise UsageError(f"{path} is not a run directory: it has no {os.path.basename(run.model_path)}.")
+        return run.model_path, (run if run.has_config() else None)
+    run = RunDir(os.path.dirname(os.path.abspath(path)))
+    return path, (run if run.has_config() and os.path.samefile(run.model_path, path) else None)
 
 
 def main(argv):
     args = build_parser().parse_args(argv)
     if args.eval_size < 7:
         raise UsageError(f"--eval-size must be an integer >= 7; got {args.eval_size}.")
-    # Cheap checks first; TensorFlow loads after them.
-    import_tensorflow_quietly()
-    from export import onnx as onnx_export
-    from export.api import export_model
-    from export.api import parse_rank
-    from export.api import resolve_rank
-    from export.atomic import check_destination
-    from export.manifest import summary_lines
-    from export.source import eval_images
-    from export.source import load_source
+    import contextlib
 
+    from export import onnx as onnx_export
+    from export.api import parse_rank
+    from training.rundir import check_writable_dir
+
+    # Cheap checks first, before TensorFlow loads and before anything is touched.
     rank = parse_rank(args.rank)
     onnx_export.check_opset(args.opset)
-    base = args.source if os.path.isdir(args.source) else os.path.dirname(args.source)
-    out = args.out or os.path.join(base, "export")
-    check_destination(out, args.overwrite)
-    source = load_source(args.source)
-    resolve_rank(rank, source.model.latent_dim)
-    dataset, data_dir = _dataset(args, source)
-    images = eval_images(dataset, limit=args.eval_size,
-                         image_shape=source.model.image_shape, data_dir=data_dir)
-    manifest = export_model(
-        source.model, out, eval_images=images, dataset=dataset, rank=rank,
-        opset=args.opset, overwrite=args.overwrite, absorb=args.absorb,
-        source={"path": os.path.abspath(source.model_path), "sha256": source.sha256,
-                "run_dir": source.run_dir and os.path.abspath(source.run_dir),
-                "config": source.config.to_dict() if source.config else None},
-    )
+    model_path, run = _locate(args.source)
+    config = run.check() if run else None
+    out = args.out or (run.export_dir if run else os.path.join(os.path.dirname(os.path.abspath(model_path)), "export"))
+    check_writable_dir(out, "--out")
+    import_tensorflow_quietly()
+    from export.api import export_model
+    from export.api import resolve_rank
+    from export.atomic import check_destination
+    from export.atomic import recover_staged_directory
+    from export.manifest import sha256_file
+    from export.manifest import summary_lines
+    from export.source import load_model_file
+
+    with run.lock() if run else contextlib.nullcontext():
+        recover_staged_directory(out)  # what a killed export left
+        check_destination(out, args.overwrite)
+        model = load_model_file(model_path)
+        resolve_rank(rank, model.latent_dim)
+        dataset, images = _eval_images(args, run, config, model)
+        manifest = export_model(
+            model, out, eval_images=images, dataset=dataset, rank=rank,
+            opset=args.opset, overwrite=args.overwrite, absorb=args.absorb,
+            source={"path": os.path.abspath(model_path), "sha256": sha256_file(model_path),
+                    "run_dir": run and os.path.abspath(run.path),
+                    "config": config.to_dict() if config else None},
+        )
     print("\n".join(summary_lines(manifest, out)))
     return 0
 

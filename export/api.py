@@ -16,16 +16,17 @@ from export import savedmodel
 from export import verify
 from export.atomic import check_destination
 from export.atomic import staged_directory
+from export.errors import UsageError
+from export.manifest import fingerprint
 from export.manifest import FORMAT
 from export.manifest import FORMAT_VERSION
-from export.manifest import fingerprint
+from export.manifest import package_versions
 from export.manifest import write_manifest
+from export.source import check_model
 from irmae_keras.analysis import code_pca
 from irmae_keras.folding import compact_autoencoder
 from irmae_keras.folding import fold_linear_stack
-from training.config import package_versions
-from training.errors import UsageError
-from training.rundir import check_model
+
 
 RANK_THRESHOLD = 0.01
 PREDICT_BATCH = 256

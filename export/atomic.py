@@ -1,6 +1,9 @@
 """Atomic writes: a staging path next to the destination, renamed into place at the end.
 
-This module imports nothing heavy: the TF-free deploy tool uses it too.
+`write_file_atomic` imports nothing heavy: the TF-free deploy tool uses it. It is the
+TF-free twin of `irmae_keras.utils.atomic_path`, which the library and everything on
+the TensorFlow side use (the library cannot import this layer, and importing the
+library imports Keras). `staged_directory` swaps whole directories recoverably.
 """
 
 import contextlib
@@ -8,7 +11,7 @@ import os
 import shutil
 import tempfile
 
-from training.errors import UsageError
+from export.errors import UsageError
 
 
 def write_file_atomic(path, write):
@@ -47,41 +50,84 @@ def check_destination(path, overwrite):
         raise UsageError(f"{path} exists and is not a directory; refusing to replace it.")
 
 
+STAGING_INFIX = ".staging-"  # being written: incomplete, deleted by recovery
+READY_INFIX = ".ready-"  # complete, about to replace the destination
+RETIRED_INFIX = ".old-"  # the replaced destination, deleted once the swap is done
+
+
+def _siblings(path, infix):
+    parent, name = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return []
+    prefix = f".{name}{infix}"
+    return sorted(os.path.join(parent, entry) for entry in os.listdir(parent) if entry.startswith(prefix))
+
+
+def recover_staged_directory(path):
+    """Finishes or undoes a `staged_directory` swap that a killed process left.
+
+    Every step of the swap leaves a state this recognises: a staging folder is
+    incomplete (deleted); a ready folder is a complete new directory (moved into
+    place, retiring the old one); a retired folder is deleted once `path` exists,
+    and moved back if it does not.
+    """
+    for staging in _siblings(path, STAGING_INFIX):
+        shutil.rmtree(staging, ignore_errors=True)
+    for ready in _siblings(path, READY_INFIX):
+        _swap_in(ready, path)
+    for retired in _siblings(path, RETIRED_INFIX):
+        if os.path.lexists(path):
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(retired, path)
+
+
+def _swap_in(ready, path):
+    """`ready` becomes `path`; an existing `path` is retired first, then deleted."""
+    # The library's rename carries the tests' fault-injection hook; only the
+    # TensorFlow side (export_model, run directories) swaps directories.
+    from irmae_keras.utils import replace_path
+
+    parent, name = os.path.split(os.path.abspath(path))
+    retired = None
+    if os.path.lexists(path):
+        retired = tempfile.mkdtemp(prefix=f".{name}{RETIRED_INFIX}", dir=parent)
+        os.rmdir(retired)  # only its unique name is wanted
+        replace_path(path, retired)
+    replace_path(ready, path)
+    if retired:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staged_directory(path, overwrite=False):
     """Yields an empty staging directory that becomes `path` if the block succeeds.
 
-    The staging directory sits beside `path` (same file system, so the final
-    rename is atomic). If the block raises, it is deleted and `path` is left as it
-    was. With `overwrite`, an existing `path` is replaced only after the block
-    succeeded.
+    The staging directory sits beside `path` (same file system, so the renames
+    are atomic). If the block raises, it is deleted and `path` is left as it was.
+    With `overwrite`, an existing `path` is replaced only after the block
+    succeeded. A kill at any step leaves folders that `recover_staged_directory`
+    (called here first) turns back into one consistent `path`.
 
     Args:
         path: str. The destination directory.
         overwrite: bool. Replace an existing directory. Defaults to False.
     """
     path = os.path.abspath(path)
-    check_destination(path, overwrite)
     parent, name = os.path.split(path)
+    recover_staged_directory(path)
+    check_destination(path, overwrite)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}.staging-", dir=parent)
+    staging = tempfile.mkdtemp(prefix=f".{name}{STAGING_INFIX}", dir=parent)
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide it from other users
     try:
         yield staging
         check_destination(path, overwrite)
-        if os.path.lexists(path):
-            retired = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
-            os.rename(path, os.path.join(retired, name))
-            try:
-                os.rename(staging, path)
-            except OSError:
-                os.rename(os.path.join(retired, name), path)  # put the old one back
-                raise
-            finally:
-                if os.path.isdir(path):  # else the old export survives in `retired`
-                    shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    from irmae_keras.utils import replace_path
+
+    ready = staging.replace(f".{name}{STAGING_INFIX}", f".{name}{READY_INFIX}", 1)
+    replace_path(staging, ready)
+    _swap_in(ready, path)

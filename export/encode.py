@@ -17,9 +17,9 @@ from PIL import ImageOps
 from PIL import UnidentifiedImageError
 
 from export.atomic import write_file_atomic
-from training.errors import ArgumentParser
-from training.errors import UsageError
-from training.errors import run_cli
+from export.errors import ArgumentParser
+from export.errors import UsageError
+from export.errors import run_cli
 
 PROG = "python -m export.encode"
 

@@ -6,12 +6,28 @@ Imports nothing heavy, so a deployment can verify its files with `verify_files`.
 import hashlib
 import json
 import os
+from importlib import metadata
 
 from export.atomic import write_file_atomic
 
 MANIFEST = "manifest.json"
 FORMAT = "irmae-keras-export"
 FORMAT_VERSION = 1
+PACKAGES = (
+    "irmae-keras", "tensorflow", "keras", "numpy", "tensorflow-datasets",
+    "tensorflow-probability", "tf2onnx", "onnx", "onnxruntime", "scikit-learn",
+)
+
+
+def package_versions():
+    """Installed versions of the packages a run or an export depends on (None if absent)."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def sha256_file(path):

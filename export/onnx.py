@@ -12,7 +12,7 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from training.errors import UsageError
+from export.errors import UsageError
 
 DEFAULT_OPSET = 17
 # tf2onnx 1.17 writes opsets up to 18; below 13 it lacks ops these models use.

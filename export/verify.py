@@ -7,7 +7,7 @@ float32 sum of thousands of terms cannot match to 1e-5 at magnitude 50.
 
 import numpy as np
 
-from training.errors import UsageError
+from export.errors import UsageError
 
 FOLD_TOLERANCE = 1e-5
 PARITY_TOLERANCE = 1e-4

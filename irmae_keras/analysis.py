@@ -6,12 +6,13 @@ codes (n×n; after the linear stack), its singular values, divided by the larges
 
 import numpy as np
 
+from irmae_keras.presets import RANK_THRESHOLD
 from irmae_keras.utils import check_choice
 
 RANK_METHODS = ("threshold", "entropy")
 
 
-def _as_codes(codes, name="codes"):
+def as_codes(codes, name="codes"):
     """`codes` as a float64 (examples, width) array with >= 2 finite rows.
 
     `name` is the argument named in the error (codes, features, ...).
@@ -41,7 +42,7 @@ def code_pca(codes):
         descending and clipped at 0, `directions` (n, n) whose column i is the
         principal direction of `variances[i]`.
     """
-    codes = _as_codes(codes)
+    codes = as_codes(codes)
     mean = codes.mean(axis=0)
     covariance = np.cov(codes, rowvar=False).reshape(codes.shape[1], codes.shape[1])
     variances, directions = np.linalg.eigh(covariance)
@@ -74,7 +75,7 @@ def singular_spectrum(codes):
     return variances / largest
 
 
-def effective_rank(codes, threshold=0.01, method="threshold"):
+def effective_rank(codes, threshold=RANK_THRESHOLD, method="threshold"):
     """The number of dimensions the codes really use.
 
     Args:
@@ -94,7 +95,7 @@ def effective_rank(codes, threshold=0.01, method="threshold"):
     return rank_from_spectrum(singular_spectrum(codes), threshold, method)
 
 
-def rank_from_spectrum(spectrum, threshold=0.01, method="threshold"):
+def rank_from_spectrum(spectrum, threshold=RANK_THRESHOLD, method="threshold"):
     """`effective_rank` of codes whose `singular_spectrum` is already known.
 
     Args:

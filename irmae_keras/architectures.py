@@ -9,15 +9,12 @@ import math
 
 import keras
 
+from irmae_keras.presets import IMAGE_SHAPES
 from irmae_keras.utils import check_choice
 from irmae_keras.utils import check_int
 from irmae_keras.utils import float32_if_mixed
 
-ARCHITECTURES = {
-    "shapes": {"image_shape": (32, 32, 3)},
-    "mnist": {"image_shape": (32, 32, 1)},
-    "celeb_a": {"image_shape": (64, 64, 3)},
-}
+ARCHITECTURES = {name: {"image_shape": shape} for name, shape in IMAGE_SHAPES.items()}
 INITIALIZERS = ("torch", "keras")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 

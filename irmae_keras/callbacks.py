@@ -25,6 +25,7 @@ import tensorflow as tf
 from irmae_keras import plots
 from irmae_keras.analysis import rank_from_spectrum
 from irmae_keras.analysis import singular_spectrum
+from irmae_keras.presets import RANK_THRESHOLD
 from irmae_keras.utils import check_images
 from irmae_keras.utils import check_int
 from irmae_keras.utils import map_in_batches
@@ -92,7 +93,7 @@ class RankMonitor(_EpochSummaryCallback):
         spectrum: the last computed normalised spectrum, or `None`.
     """
 
-    def __init__(self, eval_images, log_dir=None, threshold=0.01, frequency=1,
+    def __init__(self, eval_images, log_dir=None, threshold=RANK_THRESHOLD, frequency=1,
                  max_images=2048, batch_size=256, intrinsic_dim=None):
         super().__init__(log_dir, frequency)
         check_int("max_images", max_images, 2)

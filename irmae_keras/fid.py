@@ -51,7 +51,7 @@ import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
-from irmae_keras.analysis import _as_codes
+from irmae_keras.analysis import as_codes
 from irmae_keras.utils import atomic_path
 from irmae_keras.utils import check_images
 from irmae_keras.utils import check_int
@@ -69,7 +69,7 @@ def feature_statistics(features):
     Returns:
         `(mu, sigma)`: `mu` (d,), `sigma` (d, d), the unbiased covariance.
     """
-    features = _as_codes(features, "features")
+    features = as_codes(features, "features")
     return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False))
 
 

@@ -11,6 +11,7 @@ from irmae_keras.layers import GaussianSampler
 from irmae_keras.layers import LatentPenalty
 from irmae_keras.layers import LinearStack
 from irmae_keras.optimizers import FusedAdam
+from irmae_keras.presets import PRESETS
 from irmae_keras.utils import check_choice
 from irmae_keras.utils import check_int
 from irmae_keras.utils import float32_if_mixed
@@ -18,13 +19,6 @@ from irmae_keras.utils import float32_if_mixed
 VARIANTS = ("irmae", "ae", "vae", "ae_l1", "ae_l2")
 FOLDED_MODES = ("none", "dense", "encoder")
 
-# Paper defaults per preset (../shared/reference/irmae-facts.md). CelebA's n and
-# l are not stated in the paper; 512 and 4 are the common choice.
-PRESETS = {
-    "shapes": {"architecture": "shapes", "latent_dim": 32, "linear_layers": 2},
-    "mnist": {"architecture": "mnist", "latent_dim": 128, "linear_layers": 8},
-    "celeb_a": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
-}
 
 
 def _validate_depth(variant, linear_layers):

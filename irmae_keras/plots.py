@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from irmae_keras.presets import RANK_THRESHOLD
 from irmae_keras.utils import atomic_path
 from irmae_keras.utils import check_int
 
@@ -42,7 +43,7 @@ def _as_spectra(spectra):
     return result
 
 
-def spectrum_figure(spectra, intrinsic_dim=None, threshold=0.01,
+def spectrum_figure(spectra, intrinsic_dim=None, threshold=RANK_THRESHOLD,
                     title="Singular values of the code covariance"):
     """The normalised singular values against their index, on a log y-axis.
 
@@ -86,7 +87,7 @@ def spectrum_figure(spectra, intrinsic_dim=None, threshold=0.01,
     return figure
 
 
-def plot_spectrum(spectra, path, intrinsic_dim=None, threshold=0.01,
+def plot_spectrum(spectra, path, intrinsic_dim=None, threshold=RANK_THRESHOLD,
                   title="Singular values of the code covariance"):
     """Writes `spectrum_figure(...)` to `path` (PNG, PDF or SVG by extension).
 

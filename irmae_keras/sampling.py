@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from irmae_keras.analysis import _as_codes
+from irmae_keras.analysis import as_codes
 from irmae_keras.analysis import code_pca
 from irmae_keras.utils import check_choice
 from irmae_keras.utils import check_int
@@ -194,7 +194,7 @@ class GaussianMixtureSampler(CodeSampler):
         self.mixture = None
 
     def fit(self, codes):
-        codes = _as_codes(codes)
+        codes = as_codes(codes)
         if codes.shape[0] < self.n_components:
             raise ValueError(
                 f"`codes` needs at least `n_components`={self.n_components} examples "

@@ -39,6 +39,9 @@ def check_int(name, value, minimum):
     return value
 
 
+TEMP_PREFIX = ".tmp-"  # how atomic_path names its temp files (a killed writer's leftovers)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside `path`; renames it onto `path` on success.
@@ -60,17 +63,37 @@ def atomic_path(path):
     os.makedirs(directory, exist_ok=True)
     # The whole file name as suffix: Keras needs ".weights.h5", not just ".h5".
     fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path)
+        dir=directory, prefix=TEMP_PREFIX, suffix="-" + os.path.basename(path)
     )
     os.close(fd)
     # mkstemp makes the file private (0600); give it the mode open() would.
     os.chmod(tmp, 0o666 & ~current_umask())
     try:
         yield tmp
-        os.replace(tmp, path)
+        replace_path(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+_renames = 0
+
+
+def replace_path(source, destination):
+    """`os.replace(source, destination)`: the one rename of every atomic write.
+
+    Fault injection for the tests: with `IRMAE_KILL_AT_RENAME=N` in the
+    environment, the process kills itself (SIGKILL, as `kill -9` or a power cut)
+    just before its Nth rename, so a test can stop a real run at every atomic
+    write boundary and check that the same command then repairs it.
+    """
+    global _renames
+    _renames += 1
+    if os.environ.get("IRMAE_KILL_AT_RENAME") == str(_renames):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.replace(source, destination)
 
 
 def current_umask():

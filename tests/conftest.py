@@ -47,7 +47,7 @@ def mirrored_strategy():
     ("Shape mismatch in the collective instance"), so tests share this one with
     `training.fit.make_strategy`, which keeps one per process.
     """
-    from training.fit import make_strategy
+    from training.trainer import make_strategy
 
     strategy = make_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2, "the CPU is split into two logical devices above"

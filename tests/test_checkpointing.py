@@ -7,10 +7,10 @@ import pytest
 
 from training.checkpointing import AtomicBackupAndRestore
 from training.checkpointing import AtomicModelCheckpoint
-from training.checkpointing import remove_stale_temps
 from training.checkpointing import save_model_atomic
-from training.checkpointing import write_json_atomic
-from training.fit import truncate_history
+from training.rundir import RunDir
+from training.rundir import remove_stale_temps
+from training.rundir import write_json_atomic
 
 
 def _tiny_model():
@@ -152,5 +152,5 @@ def test_write_json_atomic_and_stale_temp_cleanup(tmp_path):
 def test_truncate_history_drops_epochs_that_will_be_redone(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.4\n")
-    truncate_history(str(path), 2)
+    RunDir(str(tmp_path)).truncate_history(2)
     assert path.read_text().splitlines() == ["epoch,loss", "0,1.0", "1,0.5"]

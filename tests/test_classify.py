@@ -11,11 +11,12 @@ import pytest
 
 from tests.helpers import graph_functions
 from training import classify
+from training.evaluation import classification
 from training import data
-from training import fit
+from training import trainer
 from training.config import RunConfig
-from training.errors import UsageError
-from training.errors import run_cli
+from export.errors import UsageError
+from export.errors import run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--epochs", "3", "--patience", "2"]
@@ -25,7 +26,7 @@ def _train(directory, name, **overrides):
     values = dict(dataset="digits", train_size=64, eval_size=64, latent_dim=4, linear_layers=2,
                   batch_size=16, epochs=2, output_dir=str(directory), run_name=name, export=False)
     values.update(overrides)
-    return fit.train(RunConfig(**values), quiet=True).run_dir
+    return trainer.train(RunConfig(**values), quiet=True).run_dir
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def _graph_mode(graph_mode):
 def two_by_two(runs):
     """2 label counts × 2 seeds, encoder and supervised: the results.json document."""
     with graph_functions():
-        document = classify.classify(classify.parse_settings(
+        document = classification.classify(classify.parse_settings(
             [runs["digits"], "--labels", "20,10", "--seeds", "2", *TINY]))
     return document
 
@@ -62,35 +63,35 @@ def digits_labels():
 
 class TestSplits:
     def test_validation_is_a_stratified_tenth_disjoint_from_the_pool(self, digits_labels):
-        validation, pool = classify.validation_split(digits_labels)
+        validation, pool = classification.validation_split(digits_labels)
         assert len(np.intersect1d(validation, pool)) == 0
         assert len(validation) + len(pool) == len(digits_labels) == 1433
         for label in range(10):
             members = np.sum(digits_labels == label)
             assert np.sum(digits_labels[validation] == label) == round(0.1 * members)
-        again, _ = classify.validation_split(digits_labels)
+        again, _ = classification.validation_split(digits_labels)
         np.testing.assert_array_equal(validation, again)
 
     def test_subsets_are_balanced_nested_seeded_and_outside_validation(self, digits_labels):
-        validation, pool = classify.validation_split(digits_labels)
+        validation, pool = classification.validation_split(digits_labels)
         previous = np.array([], int)
         for count in (10, 15, 50, 100, 1000):
-            subset = classify.labelled_subset(digits_labels, pool, count, seed=3, num_classes=10)
+            subset = classification.labelled_subset(digits_labels, pool, count, seed=3, num_classes=10)
             counts = np.bincount(digits_labels[subset], minlength=10)
             assert len(subset) == len(np.unique(subset)) == count
             assert counts.max() - counts.min() <= 1 and counts.min() == count // 10
             assert len(np.intersect1d(subset, validation)) == 0
             assert np.all(np.isin(previous, subset))  # a seed's smaller subset lies inside
             previous = subset
-        one = classify.labelled_subset(digits_labels, pool, 50, seed=0, num_classes=10)
-        np.testing.assert_array_equal(one, classify.labelled_subset(digits_labels, pool, 50, 0, 10))
-        assert not np.array_equal(one, classify.labelled_subset(digits_labels, pool, 50, 1, 10))
-        np.testing.assert_array_equal(classify.labelled_subset(digits_labels, pool, "all", 0, 10), pool)
+        one = classification.labelled_subset(digits_labels, pool, 50, seed=0, num_classes=10)
+        np.testing.assert_array_equal(one, classification.labelled_subset(digits_labels, pool, 50, 0, 10))
+        assert not np.array_equal(one, classification.labelled_subset(digits_labels, pool, 50, 1, 10))
+        np.testing.assert_array_equal(classification.labelled_subset(digits_labels, pool, "all", 0, 10), pool)
 
     def test_a_class_too_small_for_its_share(self, digits_labels):
-        _, pool = classify.validation_split(digits_labels)
+        _, pool = classification.validation_split(digits_labels)
         with pytest.raises(UsageError, match="class 8 has 125 training images outside the validation split, fewer than its balanced share of 127"):
-            classify.labelled_subset(digits_labels, pool, 1270, seed=0, num_classes=10)
+            classification.labelled_subset(digits_labels, pool, 1270, seed=0, num_classes=10)
 
     @pytest.mark.parametrize("text, expected", [
         ("10,50,all", [10, 50, "all"]), ("all, 100,10,100", [10, 100, "all"]), ("7", [7])])
@@ -102,15 +103,15 @@ class TestFeaturesAndSelection:
     def test_pre_and_post_stack_features(self, runs):
         model = keras.models.load_model(os.path.join(runs["digits"], "model.keras"))
         images = data.load_arrays("digits", "test", limit=8)
-        pre = classify.frozen_features(model, images, "pre_stack")
-        post = classify.frozen_features(model, images, "post_stack")
+        pre = classification.frozen_features(model, images, "pre_stack")
+        post = classification.frozen_features(model, images, "post_stack")
         np.testing.assert_allclose(pre, keras.ops.convert_to_numpy(model.encoder_network(images)), rtol=1e-6)
         kernel = keras.ops.convert_to_numpy(model.linear_stack.folded_kernel())
         np.testing.assert_allclose(post, pre @ kernel, rtol=1e-4, atol=1e-7)
         assert not np.allclose(pre, post)
 
     def test_the_official_head(self):
-        head = classify.build_head(input_dim=6, width=4, num_classes=3)
+        head = classification.build_head(input_dim=6, width=4, num_classes=3)
         dense = [layer for layer in head.layers if isinstance(layer, keras.layers.Dense)]
         assert [(layer.units, layer.use_bias) for layer in dense] == [(4, True), (4, True), (3, False)]
         assert [layer.rate for layer in head.layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.5]
@@ -120,10 +121,10 @@ class TestFeaturesAndSelection:
         features = rng.normal(size=(300, 5)).astype("float32")
         labels = (features[:, 0] > 0).astype("int32")
         keras.utils.set_random_seed(0)
-        head = classify.build_head(5, 8, 2)
-        settings = classify.Settings(run_dir="", labels=[], seeds=1, features="pre_stack",
+        head = classification.build_head(5, 8, 2)
+        settings = classification.Settings(run_dir="", labels=[], seeds=1, features="pre_stack",
                                      epochs=6, patience=6, supervised=False, out="")
-        scores = classify.train_and_test(head, (features[:100], labels[:100]), (features[100:200], labels[100:200]),
+        scores = classification.train_and_test(head, (features[:100], labels[:100]), (features[100:200], labels[100:200]),
                                          (features[200:], labels[200:]), settings)
         _, accuracy = head.evaluate(features[100:200], labels[100:200], verbose=0)
         assert accuracy == pytest.approx(scores["val_accuracy"], abs=1e-6)

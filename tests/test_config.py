@@ -3,7 +3,7 @@ import json
 import pytest
 
 from training.config import RunConfig
-from training.errors import UsageError
+from export.errors import UsageError
 from training.fit import build_parser
 from training.fit import parse_args
 

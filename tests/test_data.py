@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from training import data
-from training.errors import DataError
+from export.errors import DataError
 
 COLOUR = (0.25, 0.5, 0.75)
 

@@ -15,7 +15,7 @@ from onnx import numpy_helper
 from PIL import Image
 
 from export import encode
-from training.errors import run_cli
+from export.errors import run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEIGHT, WIDTH, CODE = 6, 5, 3

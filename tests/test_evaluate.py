@@ -17,10 +17,11 @@ from irmae_keras import sampling
 from tests.helpers import graph_functions
 from training import data
 from training import evaluate
-from training import fit
+from training.evaluation import evaluation
+from training import trainer
 from training.config import RunConfig
-from training.errors import UsageError
-from training.errors import run_cli
+from export.errors import UsageError
+from export.errors import run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL = 64  # eval images: above the 50 the reconstruction grid shows
@@ -32,7 +33,7 @@ def _train(directory, name, **overrides):
                   epochs=2, output_dir=str(directory), run_name=name, export=False, quiet=True)
     values.update(overrides)
     quiet = values.pop("quiet")
-    return fit.train(RunConfig(**values), quiet=quiet).run_dir
+    return trainer.train(RunConfig(**values), quiet=quiet).run_dir
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def shapes_evaluation(runs):
     """`--task all --compare` on the shapes run: (document, results)."""
     with graph_functions():
         settings = evaluate.parse_settings([runs["shapes"], "--compare", runs["shapes_ae"]])
-        document, results = evaluate.evaluate(settings)
+        document, results = evaluation.evaluate(settings)
     return document, results
 
 
@@ -263,7 +264,7 @@ def test_inception_features_from_a_weights_file(runs, tmp_path, monkeypatch):
     settings = evaluate.parse_settings(
         [runs["shapes"], "--task", "fid", "--features", "inception", "--inception-weights", weights,
          "--out", str(tmp_path / "out")])
-    extractor = evaluate.build_extractor(None, settings)
+    extractor = evaluation.build_extractor(None, settings)
     assert extractor.info == {"name": "inception_v3", "features": "inception", "weights_file": weights}
     for mine, loaded in zip(network.weights[:5], extractor.features.model.weights[:5]):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(loaded))
@@ -367,7 +368,7 @@ def test_the_default_eval_size_follows_the_run(tmp_path, run_eval_size, used):
     (tmp_path / "config.json").write_text(json.dumps(config.document()))
     settings = evaluate.parse_settings([str(tmp_path)])
     assert settings.eval_size == used and settings.features == "domain"
-    assert settings.tasks == evaluate.TASKS and settings.out == str(tmp_path / "evaluation")
+    assert settings.tasks == evaluation.TASKS and settings.out == str(tmp_path / "evaluation")
 
 
 def test_help_reads_as_documentation():

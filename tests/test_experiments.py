@@ -8,13 +8,19 @@ import sys
 import pytest
 from PIL import Image
 
-from training import experiments
-from training import report
+from training.experiments import budgets
+from training.experiments import context
+from training.experiments import figures
+from training.experiments import optimizer as optimizer_experiment
+from training.experiments import registry
+from training.experiments import report
+from training.experiments import runner
+from training.experiments import tables
 from training.config import RunConfig
 
 pytestmark = pytest.mark.slow
 
-SMOKE = experiments.BUDGETS["smoke"]
+SMOKE = budgets.BUDGETS["smoke"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -25,7 +31,7 @@ def dirs(tmp_path_factory):
 
 
 def _run(name, dirs):
-    document = experiments.run_experiment(name, SMOKE, dirs["runs"], dirs["out"])
+    document = runner.run_experiment(name, SMOKE, dirs["runs"], dirs["out"])
     folder = os.path.join(dirs["out"], name)
     saved = json.load(open(os.path.join(folder, "results.json")))
     assert saved["experiment"] == name and saved["budget"]["name"] == "smoke"
@@ -53,7 +59,7 @@ def test_shapes_rank(dirs):
     assert [f for f, _ in document["figures"]] == ["spectra.png", "interpolation.png",
                                                    "rank_over_training.png"]
     with Image.open(os.path.join(dirs["out"], "shapes-rank", "interpolation.png")) as image:
-        zoom = experiments.FIGURE_ZOOM
+        zoom = figures.FIGURE_ZOOM
         assert image.size == (32 * 10 * zoom, 32 * 6 * zoom)  # 10 steps × the 6 models
     with Image.open(os.path.join(dirs["out"], "shapes-rank", "rank_over_training.png")) as image:
         assert image.size == (640, 400)  # 6.4 × 4 inches at 100 dpi
@@ -66,14 +72,14 @@ def test_training_length(dirs):
                                  f"AE, {steps['long']} steps", f"IRMAE l=2, {steps['long']} steps"]
     assert [row["steps"] for row in document["rows"]] == [steps["short"]] * 2 + [steps["long"]] * 2
     # The short runs are shapes-rank's, reused; the long ones log a rank after every epoch.
-    assert document["rows"][0]["run_name"] == experiments.make_config(SMOKE, "shapes", "ae").run_name
+    assert document["rows"][0]["run_name"] == budgets.make_config(SMOKE, "shapes", "ae").run_name
     assert [len(row["rank_by_epoch"]) for row in document["rows"]] == [1, 1, 2, 2]
     assert all(0 <= row["colour_kept"] <= 5 for row in document["rows"])
     assert "| colour kept |" in document["table"]
     assert [f for f, _ in document["figures"]] == ["rank_over_training.png", "spectra.png",
                                                    "reconstructions.png"]
     with Image.open(os.path.join(dirs["out"], "training-length", "reconstructions.png")) as image:
-        zoom = experiments.FIGURE_ZOOM
+        zoom = figures.FIGURE_ZOOM
         assert image.size == (32 * 10 * zoom, 32 * 5 * zoom)  # the eval images + 4 models
 
 
@@ -82,15 +88,15 @@ def test_colour_ratio_is_zero_for_grey_and_one_for_the_images():
 
     images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32")
     grey = np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
-    assert experiments.colour_ratio(grey, images) == 0.0
-    assert experiments.colour_ratio(images, images) == 1.0
+    assert figures.colour_ratio(grey, images) == 0.0
+    assert figures.colour_ratio(images, images) == 1.0
     half = grey + 0.5 * (images - grey)
-    assert abs(experiments.colour_ratio(half, images) - 0.5) < 1e-6
+    assert abs(figures.colour_ratio(half, images) - 0.5) < 1e-6
     # Noise on a black background is not colour.
     images[:, :4] = 0.0
     noisy = images.copy()
     noisy[:, :4] = np.random.default_rng(1).uniform(0, 0.1, size=noisy[:, :4].shape)
-    assert experiments.colour_ratio(noisy, images) == 1.0
+    assert figures.colour_ratio(noisy, images) == 1.0
 
 
 def test_init_scale(dirs):
@@ -128,7 +134,7 @@ def test_optimizer_tunes_each_learning_rate(dirs):
         candidates = [r for r in sweep if r["config"]["optimizer"] == name]
         assert row["config"]["lr"] == min(candidates, key=lambda r: r["mse"])["config"]["lr"]
         assert row["mean_image_mse"] > 0
-        assert row["trained"] == (row["mse"] < experiments.TRAINED_MSE * row["mean_image_mse"])
+        assert row["trained"] == (row["mse"] < optimizer_experiment.TRAINED_MSE * row["mean_image_mse"])
     assert all(isinstance(row["trained"], bool) for row in sweep)
     assert "| left the mean image |" in document["table"]
     assert "conv_0/kernel" in document["notes"][1] and "kernel_1" in document["notes"][1]
@@ -140,8 +146,8 @@ def test_optimizer_tunes_each_learning_rate(dirs):
 
 
 def test_initial_gradients_name_every_kernel_in_layer_order():
-    config = experiments.make_config(SMOKE, "shapes")
-    gradients = experiments.initial_gradients(config, count=8)
+    config = budgets.make_config(SMOKE, "shapes")
+    gradients = optimizer_experiment.initial_gradients(config, count=8)
     names = list(gradients)
     assert names[0] == "conv_0/kernel" and names[-1] == "deconv_4/kernel"
     assert {"linear_stack/kernel_0", "linear_stack/kernel_1"} <= set(names)
@@ -177,26 +183,26 @@ def test_generation(dirs):
 
 
 def test_report_from_all_experiments(dirs):
-    documents = experiments.load_documents(dirs["out"])
-    assert set(documents) == set(experiments.EXPERIMENTS)  # the tests above ran them all
+    documents = runner.load_documents(dirs["out"])
+    assert set(documents) == set(registry.EXPERIMENTS)  # the tests above ran them all
     report.write_report(documents, dirs["out"], dirs["report"])
     text = open(dirs["report"]).read()
     summary = [line for line in text.splitlines() if line[:3] in {f"{i}. " for i in range(1, 6)}]
     assert len(summary) == 5 and not any("not run yet" in line for line in summary)
-    for name in experiments.EXPERIMENTS:
+    for name in registry.EXPERIMENTS:
         assert f"## {name}:" in text
     assert "results/shapes-rank/spectra.png" in text
 
 
 def test_finished_runs_are_reused(dirs):
     # The report test ran after every experiment; shapes-rank again trains nothing.
-    document = experiments.run_experiment("shapes-rank", SMOKE, dirs["runs"], dirs["out"])
+    document = runner.run_experiment("shapes-rank", SMOKE, dirs["runs"], dirs["out"])
     assert document["runs"]["trained_now"] == 0 and document["runs"]["reused"] > 0
 
 
 def test_run_names_tell_settings_apart():
     names = {
-        experiments.make_config(SMOKE, "shapes", **kw).run_name
+        budgets.make_config(SMOKE, "shapes", **kw).run_name
         for kw in ({}, {"init_scale": 0.3}, {"tying": "shared"}, {"freeze_stack": True},
                    {"stack_activation": "relu"}, {"optimizer": "sgd", "lr": 0.01},
                    {"stack_initializer": "glorot_uniform"}, {"linear_layers": 4}, {"seed": 1})
@@ -206,15 +212,16 @@ def test_run_names_tell_settings_apart():
 
 
 def test_a_sweep_run_is_never_the_full_run_of_the_same_settings():
-    full = experiments.make_config(SMOKE, "shapes", optimizer="sgd", lr=0.01)
-    sweep = experiments.make_config(SMOKE, "shapes", optimizer="sgd", lr=0.01, size=SMOKE.sweep)
+    full = budgets.make_config(SMOKE, "shapes", optimizer="sgd", lr=0.01)
+    sweep = budgets.make_config(SMOKE, "shapes", optimizer="sgd", lr=0.01, size=SMOKE.sweep)
     assert full.run_name != sweep.run_name and sweep.run_name.endswith("-smoke")
     assert (sweep.train_size, sweep.epochs) == (SMOKE.sweep["train_size"], SMOKE.sweep["epochs"])
 
 
 def test_a_diverged_run_is_recorded_and_not_retrained(tmp_path, monkeypatch):
-    from training import fit
-    from training.errors import RunFailed
+    from export.errors import RunFailed
+    from training import trainer
+    from training.rundir import RunDir
 
     calls = []
 
@@ -222,12 +229,12 @@ def test_a_diverged_run_is_recorded_and_not_retrained(tmp_path, monkeypatch):
         calls.append(config.run_name)
         run_dir = os.path.join(config.output_dir, config.run_name)
         os.makedirs(run_dir)
-        fit._write_status(run_dir, True, state="failed", reason="nan", epoch=1)
+        RunDir(run_dir).write_status(state="failed", reason="nan", epoch=1)
         raise RunFailed("training stopped in epoch 1: the loss became NaN")
 
-    monkeypatch.setattr(fit, "train", diverging_train)
-    ctx = experiments.Context(SMOKE, str(tmp_path / "runs"), str(tmp_path / "out"))
-    trial = experiments.Trial("sgd", experiments.make_config(SMOKE, "shapes", optimizer="sgd", lr=10.0))
+    monkeypatch.setattr(trainer, "train", diverging_train)
+    ctx = context.Context(SMOKE, str(tmp_path / "runs"), str(tmp_path / "out"))
+    trial = budgets.Trial("sgd", budgets.make_config(SMOKE, "shapes", optimizer="sgd", lr=10.0))
     for _ in range(2):
         with pytest.raises(RunFailed, match="epoch 1: the loss became NaN"):
             ctx.train(trial)
@@ -357,17 +364,17 @@ def test_unknown_experiment_is_one_line_exit_2():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "training.experiments: error: unknown experiment rank-of-everything; choose from "
-        + ", ".join(experiments.EXPERIMENTS) + ", all or report."
+        + ", ".join(registry.EXPERIMENTS) + ", all or report."
     ]
 
 
 def test_smoke_budget_is_smaller_than_cpu():
-    assert RunConfig(**{**SMOKE.shapes}).train_size < experiments.BUDGETS["cpu"].shapes["train_size"]
+    assert RunConfig(**{**SMOKE.shapes}).train_size < budgets.BUDGETS["cpu"].shapes["train_size"]
 
 
 def test_fid_note_names_each_datasets_set_size():
     rows = [dict(config={"dataset": "shapes"}, fid_num_images=2000),
             dict(config={"dataset": "digits"}, fid_num_images=364),
             dict(config={"dataset": "shapes"}, fid_num_images=2000)]
-    assert "N = 2000 (shapes) / 364 (digits) eval images" in experiments._fid_note(rows)
-    assert "N = 2000 eval images" in experiments._fid_note(rows[:1])
+    assert "N = 2000 (shapes) / 364 (digits) eval images" in tables.fid_note(rows)
+    assert "N = 2000 eval images" in tables.fid_note(rows[:1])

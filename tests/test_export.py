@@ -27,8 +27,8 @@ from export import verify
 from export.__main__ import main as export_main
 from training import data
 from training.config import RunConfig
-from training.errors import UsageError
-from training.errors import run_cli
+from export.errors import UsageError
+from export.errors import run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LATENT = 4

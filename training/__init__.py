@@ -1,4 +1,11 @@
-"""Running experiments with irmae_keras: data pipelines, the training CLI, evaluation.
+"""Training runs with irmae_keras: data, run configuration and directory, fit,
+evaluation, classification, experiments.
 
-Importing this package does not import TensorFlow; its modules do where they need it.
+Every module here builds on the library, which imports TensorFlow; the package
+imports it once, first, with TensorFlow's C++ start-up logs kept off stderr, so
+that a CLI's one-line error is not buried under them.
 """
+
+from export.errors import import_tensorflow_quietly
+
+import_tensorflow_quietly()

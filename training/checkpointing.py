@@ -15,27 +15,9 @@ import keras
 import numpy as np
 
 from irmae_keras.utils import atomic_path
+from training.rundir import write_json_atomic
 
 
-TEMP_PREFIX = ".tmp-"  # what irmae_keras.utils.atomic_path names its temp files
-
-
-def remove_stale_temps(directory):
-    """Deletes temp files a killed process left in `directory` (not recursive)."""
-    if not os.path.isdir(directory):
-        return
-    for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if name.startswith(TEMP_PREFIX) and os.path.isfile(path):
-            os.remove(path)
-
-
-def write_json_atomic(path, document):
-    """Writes JSON to `path` through a temp file and a rename."""
-    with atomic_path(path) as temp:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, sort_keys=True)
-            handle.write("\n")
 
 
 def save_model_atomic(model, path):
@@ -113,6 +95,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         self._load_model()
+
+    def on_train_end(self, logs=None):
+        # A run stopped by TerminateOnNaN keeps its backup of the last finite epoch, so
+        # that the same command resumes from it instead of from epoch 1.
+        if self.model.stop_training and not weights_are_finite(self.model):
+            return
+        super().on_train_end(logs)
 
     def _load_model(self):
         try:

@@ -4,48 +4,30 @@
 "git_commit": ...}`; `RunConfig.load(path)` reads it back, so a run can be repeated
 with `python -m training.fit --config RUN_DIR/config.json`.
 
-This module imports no TensorFlow.
 """
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
-from importlib import metadata
+import typing
 
-from training.errors import UsageError
+from export.errors import UsageError
+from export.manifest import package_versions
+from irmae_keras import presets
 
-DATASETS = ("shapes", "digits", "mnist", "celeb_a", "folder")
+DATASETS = tuple(presets.DATASETS)
 MODELS = ("irmae", "ae", "vae", "ae_l1", "ae_l2")
 OPTIMIZERS = ("adam", "adam-keras", "sgd", "rmsprop")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 TYINGS = ("none", "shared", "transpose")
 ARCHITECTURES = ("shapes", "mnist", "celeb_a")
 
-# The paper's settings per dataset (../shared/reference/irmae-facts.md): the
-# architecture, latent size n, stack depth l (for irmae) and 100 epochs at batch
-# 32 with Adam 1e-4. digits uses the mnist architecture; a folder of images
-# defaults to the celeb_a one.
-DATASET_DEFAULTS = {
-    "shapes": {"architecture": "shapes", "latent_dim": 32, "linear_layers": 2},
-    "digits": {"architecture": "mnist", "latent_dim": 128, "linear_layers": 8},
-    "mnist": {"architecture": "mnist", "latent_dim": 128, "linear_layers": 8},
-    "celeb_a": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
-    "folder": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
-}
-# Which architectures fit a dataset's images (a folder is resized to any).
-DATASET_ARCHITECTURES = {
-    "shapes": ("shapes",),
-    "digits": ("mnist",),
-    "mnist": ("mnist",),
-    "celeb_a": ("celeb_a",),
-    "folder": ARCHITECTURES,
-}
-PACKAGES = (
-    "irmae-keras", "tensorflow", "keras", "numpy", "tensorflow-datasets",
-    "tensorflow-probability", "tf2onnx", "onnx", "onnxruntime", "scikit-learn",
-)
+# Dataset → default architecture, the architectures that fit its images, and each
+# architecture's paper n and l: irmae_keras.presets, read here and not restated.
+ARCHITECTURES = tuple(presets.IMAGE_SHAPES)
 
 
 @dataclasses.dataclass
@@ -88,10 +70,13 @@ class RunConfig:
     def resolved(self):
         """A copy with dataset defaults filled in, validated (UsageError if not)."""
         _check_choice("--dataset", self.dataset, DATASETS)
-        defaults = DATASET_DEFAULTS[self.dataset]
         config = dataclasses.replace(self)
         if config.architecture is None:
-            config.architecture = defaults["architecture"]
+            config.architecture = presets.dataset_architecture(self.dataset)
+        _check_choice("--architecture", config.architecture, ARCHITECTURES)
+        # An explicit architecture brings its own paper sizes (a folder trained with
+        # the shapes architecture gets n=32, l=2), unless -n / -l are given.
+        defaults = presets.PRESETS[config.architecture]
         if config.latent_dim is None:
             config.latent_dim = defaults["latent_dim"]
         if config.linear_layers is None:
@@ -112,10 +97,10 @@ class RunConfig:
         _check_choice("--strategy", self.strategy, STRATEGIES)
         _check_choice("--tying", self.tying, TYINGS)
         _check_choice("--architecture", self.architecture, ARCHITECTURES)
-        if self.architecture not in DATASET_ARCHITECTURES[self.dataset]:
+        if self.architecture not in presets.DATASETS[self.dataset]["fits"]:
             raise UsageError(
                 f"--architecture {self.architecture} does not fit --dataset {self.dataset}; "
-                f"use {' or '.join(DATASET_ARCHITECTURES[self.dataset])}."
+                f"use {' or '.join(presets.DATASETS[self.dataset]['fits'])}."
             )
         _check_min("--linear-layers", self.linear_layers, 0)
         _check_min("--latent-dim", self.latent_dim, 1)
@@ -130,16 +115,16 @@ class RunConfig:
             if value is not None:
                 _check_min(flag, value, 1)
         for flag, value in (("--lr", self.lr), ("--init-scale", self.init_scale)):
-            if not value > 0:
-                raise UsageError(f"{flag} must be > 0; got {value}.")
+            if not (value > 0 and math.isfinite(value)):
+                raise UsageError(f"{flag} must be a finite number > 0; got {value}.")
         if self.stack_initializer is not None and self.init_scale != 1.0:
             raise UsageError(
                 "--init-scale scales the default stack initializer; it cannot be combined "
                 f"with --stack-initializer {self.stack_initializer}."
             )
         for flag, value in (("--penalty", self.penalty), ("--kl-weight", self.kl_weight)):
-            if not value >= 0:
-                raise UsageError(f"{flag} must be >= 0; got {value}.")
+            if not (value >= 0 and math.isfinite(value)):
+                raise UsageError(f"{flag} must be a finite number >= 0; got {value}.")
         if self.model in ("ae", "vae") and self.linear_layers:
             raise UsageError(
                 f"--model {self.model} has no linear layers: -l/--linear-layers must be 0, "
@@ -170,6 +155,12 @@ class RunConfig:
             raise UsageError(
                 f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}."
             )
+        for field in dataclasses.fields(cls):
+            if field.name in values and not _has_type(values[field.name], field.type):
+                raise UsageError(
+                    f"{source}: setting {field.name!r} must be {_type_name(field.type)}; "
+                    f"got {values[field.name]!r}."
+                )
         return cls(**values)
 
     @classmethod
@@ -209,15 +200,23 @@ def _check_min(flag, value, minimum):
         raise UsageError(f"{flag} must be an integer >= {minimum}; got {value!r}.")
 
 
-def package_versions():
-    """Installed versions of the packages a run depends on (None if absent)."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+def _allowed_types(annotation):
+    """The JSON value types a RunConfig field takes (`float` takes integers too)."""
+    types = typing.get_args(annotation) or (annotation,)
+    return tuple(types) + ((int,) if float in types else ())
+
+
+def _has_type(value, annotation):
+    allowed = _allowed_types(annotation)
+    if isinstance(value, bool) and bool not in allowed:
+        return False
+    return isinstance(value, allowed)
+
+
+def _type_name(annotation):
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             type(None): "null"}
+    return " or ".join(dict.fromkeys(names[t] for t in _allowed_types(annotation) if t is not int or float not in _allowed_types(annotation)))
 
 
 def git_commit():

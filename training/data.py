@@ -13,7 +13,7 @@ Five datasets, one entry point:
 - `folder`: any directory tree of images.
 
 Every user-facing problem (missing or corrupt data, bad arguments) raises
-`training.errors.DataError` with one line saying what, where and how to fix it. See
+`export.errors.DataError` with one line saying what, where and how to fix it. See
 docs/data.md for the rules in full.
 """
 
@@ -32,26 +32,17 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from training.errors import DataError
+from export.errors import DataError
+from irmae_keras import presets
 
 logger = logging.getLogger(__name__)
 
-DATASETS = ("shapes", "digits", "mnist", "celeb_a", "folder")
+DATASETS = tuple(presets.DATASETS)
 SPLITS = ("train", "eval", "test")
-IMAGE_SHAPES = {
-    "shapes": (32, 32, 3),
-    "digits": (32, 32, 1),
-    "mnist": (32, 32, 1),
-    "celeb_a": (64, 64, 3),
-    "folder": (64, 64, 3),
-}
-ARCHITECTURE_FOR = {
-    "shapes": "shapes",
-    "digits": "mnist",
-    "mnist": "mnist",
-    "celeb_a": "celeb_a",
-    "folder": "celeb_a",
-}
+# The image shape each dataset is read at, and the architecture it trains with by
+# default: from the preset table.
+IMAGE_SHAPES = {name: presets.dataset_image_shape(name) for name in presets.DATASETS}
+ARCHITECTURE_FOR = {name: presets.dataset_architecture(name) for name in presets.DATASETS}
 
 SHAPES_FACTORS = ("type", "size", "r", "g", "b", "x", "y")
 SHAPES_SIZES = {"train": 50_000, "eval": 10_000}
@@ -597,6 +588,28 @@ def check_image_files(paths):
         except Exception as error:  # pylint: disable=broad-except
             unreadable[path] = _describe(error)
     return unreadable
+
+
+def check_every_image(config):
+    """Decodes every image file a run would read (train and eval), in full, and
+    raises DataError on the first that fails (unless the run skips corrupt files).
+
+    Slower than `check_image_files` (≈1 ms per image) but it also catches the
+    truncated JPEGs that only fail mid-epoch: `--overwrite` calls it before the old
+    run is deleted. Datasets that are not image files need nothing.
+    """
+    if config.dataset != "folder" or config.skip_corrupt:
+        return
+    root, files = _folder_files(config.data_dir)
+    for split, size in (("train", config.train_size), ("eval", config.eval_size)):
+        for relative in split_folder_files(files)[split][:size]:
+            path = os.path.join(root, *relative.split("/"))
+            try:
+                with Image.open(path) as image:
+                    image.load()
+            # Pillow raises many exception types on malformed data; each means "unreadable".
+            except Exception as error:  # pylint: disable=broad-except
+                raise DataError(_corrupt_image_message(path, _describe(error))) from None
 
 
 def _readable_files(paths, labels, where, options):
@@ -1184,6 +1197,25 @@ def load_arrays(
     if not labels:
         return np.concatenate(batches)
     return tuple(np.concatenate(parts) for parts in zip(*batches))
+
+
+def run_eval_images(config, limit, image_shape=None):
+    """The first `limit` eval images of a run, read with the run's own settings
+    (dataset, seed, data directory, corrupt-file handling, architecture's image
+    shape): the images its training, evaluation and export all judge it on.
+
+    Args:
+        config: `RunConfig`, resolved.
+        limit: int or None. Number of images; None is the whole eval split.
+        image_shape: tuple or None. Defaults to the config's architecture's.
+    """
+    from irmae_keras.architectures import image_shape as architecture_shape
+
+    return load_arrays(
+        config.dataset, "eval", limit=limit, seed=config.seed, data_dir=config.data_dir,
+        skip_corrupt=config.skip_corrupt,
+        image_shape=tuple(image_shape or architecture_shape(config.architecture)),
+    )
 
 
 def _label_description(name, data_dir):

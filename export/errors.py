@@ -1,6 +1,7 @@
 """User-facing errors and the CLI wrapper that turns them into one line and exit 2.
 
-This module imports nothing heavy: the TF-free deploy tools use it too.
+The one home of these for every CLI of the project. It lives in `export`, the lowest
+layer whose TF-free deploy tools (`export.encode`) need it, and imports nothing heavy.
 """
 
 import argparse
@@ -25,7 +26,7 @@ class DataError(UsageError):
 
 
 class RunFailed(RuntimeError):
-    """A run that started but could not finish (e.g. the loss became NaN): exit 1."""
+    """A job that started but could not finish (e.g. the loss became NaN): exit 1."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

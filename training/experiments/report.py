@@ -288,7 +288,7 @@ def _section(name, document, out_root, report_dir):
 
 def write_report(documents, out_root, report_path):
     """Writes the report: summary lines, then one section per experiment that has run."""
-    from training.experiments import EXPERIMENTS
+    from training.experiments.registry import EXPERIMENTS
 
     report_dir = os.path.dirname(os.path.abspath(report_path))
     budgets = sorted({d["budget"]["name"] for d in documents.values()})

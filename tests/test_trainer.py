@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from tests.helpers import random_images
-from training import fit
+from training import trainer
 from training.config import RunConfig
-from training.errors import RunFailed
-from training.errors import UsageError
+from training.rundir import RunDir
+from export.errors import RunFailed
+from export.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train-size", "64", "--eval-size", "32", "-n", "4", "--batch-size", "16", "--epochs", "2", "--quiet"]
@@ -54,7 +55,7 @@ def _graph_mode(graph_mode):
 class TestRunDirectory:
     def test_complete_run_directory(self, tmp_path):
         exported = []
-        result = fit.train(
+        result = trainer.train(
             _tiny_config(tmp_path, export=True),
             export_fn=lambda model, config, run_dir, images: exported.append((run_dir, len(images))),
         )
@@ -81,7 +82,7 @@ class TestRunDirectory:
 
     @pytest.mark.slow
     def test_end_of_run_export_writes_verified_artifacts(self, tmp_path):
-        result = fit.train(_tiny_config(tmp_path, export=True, epochs=1))
+        result = trainer.train(_tiny_config(tmp_path, export=True, epochs=1))
         export_dir = os.path.join(result.run_dir, "export")
         manifest = json.loads(open(os.path.join(export_dir, "manifest.json")).read())
         for name in ("encoder.onnx", "decoder.onnx", "autoencoder.onnx", "savedmodel"):
@@ -91,45 +92,45 @@ class TestRunDirectory:
         assert json.loads(open(os.path.join(result.run_dir, "status.json")).read())["exported"]
         # A second run of the same command finds the export done and leaves it.
         before = os.path.getmtime(os.path.join(export_dir, "manifest.json"))
-        fit.train(_tiny_config(tmp_path, export=True, epochs=1))
+        trainer.train(_tiny_config(tmp_path, export=True, epochs=1))
         assert os.path.getmtime(os.path.join(export_dir, "manifest.json")) == before
 
     def test_no_export_skips_the_hook(self, tmp_path):
         called = []
-        result = fit.train(_tiny_config(tmp_path, epochs=1), export_fn=lambda *a: called.append(a))
+        result = trainer.train(_tiny_config(tmp_path, epochs=1), export_fn=lambda *a: called.append(a))
         assert called == [] and not result.exported
 
     def test_the_same_command_on_a_complete_run_does_not_train_again(self, tmp_path, capsys):
         config = _tiny_config(tmp_path, epochs=1)
-        fit.train(config)
+        trainer.train(config)
         before = os.path.getmtime(tmp_path / "run" / "model.keras")
         capsys.readouterr()
-        result = fit.train(config)
+        result = trainer.train(config)
         assert os.path.getmtime(tmp_path / "run" / "model.keras") == before
         assert "effective rank" in capsys.readouterr().out
         assert len(_history(result.run_dir)) == 1
 
     def test_other_settings_are_refused_then_overwritten(self, tmp_path):
-        fit.train(_tiny_config(tmp_path, epochs=1))
+        trainer.train(_tiny_config(tmp_path, epochs=1))
         config_before = (tmp_path / "run" / "config.json").read_text()
         with pytest.raises(UsageError, match=r"holds a run with other settings \(latent_dim differ\); pass --overwrite"):
-            fit.train(_tiny_config(tmp_path, epochs=1, latent_dim=5))
+            trainer.train(_tiny_config(tmp_path, epochs=1, latent_dim=5))
         assert (tmp_path / "run" / "config.json").read_text() == config_before
-        result = fit.train(_tiny_config(tmp_path, epochs=1, latent_dim=5), overwrite=True)
+        result = trainer.train(_tiny_config(tmp_path, epochs=1, latent_dim=5), overwrite=True)
         assert len(result.spectrum) == 5
 
     def test_a_directory_that_is_not_a_run_is_refused(self, tmp_path):
         (tmp_path / "run").mkdir()
         (tmp_path / "run" / "notes.txt").write_text("mine")
         with pytest.raises(UsageError, match="holds no run"):
-            fit.train(_tiny_config(tmp_path))
+            trainer.train(_tiny_config(tmp_path))
         assert os.listdir(tmp_path / "run") == ["notes.txt"]
 
     def test_bad_data_writes_nothing_and_keeps_an_old_run(self, tmp_path):
-        fit.train(_tiny_config(tmp_path, epochs=1))
+        trainer.train(_tiny_config(tmp_path, epochs=1))
         before = sorted(os.listdir(tmp_path / "run"))
         with pytest.raises(UsageError, match="missing"):
-            fit.train(_tiny_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing"),
+            trainer.train(_tiny_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing"),
                                    architecture="shapes"), overwrite=True)
         assert sorted(os.listdir(tmp_path / "run")) == before
 
@@ -145,10 +146,10 @@ class TestRunDirectory:
             def on_epoch_begin(self, epoch, logs=None):
                 self._epoch = epoch
 
-        original = fit._callbacks
-        monkeypatch.setattr(fit, "_callbacks", lambda *a: [PoisonSecondEpoch()] + original(*a))
+        original = trainer._callbacks
+        monkeypatch.setattr(trainer, "_callbacks", lambda *a: [PoisonSecondEpoch()] + original(*a))
         with pytest.raises(RunFailed, match="training stopped in epoch 2: the loss became NaN"):
-            fit.train(_tiny_config(tmp_path, epochs=3, steps_per_execution=steps_per_execution))
+            trainer.train(_tiny_config(tmp_path, epochs=3, steps_per_execution=steps_per_execution))
         run_dir = tmp_path / "run"
         model = keras.models.load_model(run_dir / "model.keras")
         assert all(np.all(np.isfinite(w)) for w in model.get_weights())
@@ -157,9 +158,9 @@ class TestRunDirectory:
 
 def test_spectrum_and_eval_mse_cover_every_eval_image(tmp_path, capsys):
     config = RunConfig(dataset="shapes", latent_dim=4).resolved()
-    model = fit._build_model(config)
+    model = trainer.build_model(config)
     images = random_images((32, 32, 3), batch=130)
-    document = fit.write_spectrum(model, config, str(tmp_path), images)
+    document = trainer.write_spectrum(model, config, RunDir(str(tmp_path)), images)
     expected = np.mean((np.clip(model.predict(images, verbose=0), 0, 1) - images) ** 2)
     assert document["eval_mse"] == pytest.approx(expected, rel=1e-5)
     assert document["num_codes"] == 130
@@ -177,15 +178,15 @@ class TestStepsPerExecution:
     )
     def test_auto_groups_small_steps_only(self, dataset, batch_size, expected):
         config = RunConfig(dataset=dataset, batch_size=batch_size).resolved()
-        assert fit.steps_per_execution(config, fit._build_model(config)) == expected
+        assert trainer.steps_per_execution(config, trainer.build_model(config)) == expected
 
     @pytest.mark.parametrize("setting, steps_per_epoch, expected", [
         (8, None, 8), (8, 12, 6), (8, 7, 7), (16, 5, 5), ("auto", 10, 10), ("auto", 17, 1), (1, 12, 1),
     ])
     def test_an_epoch_of_given_steps_is_never_overrun(self, setting, steps_per_epoch, expected):
         config = RunConfig(steps_per_execution=setting, steps_per_epoch=steps_per_epoch).resolved()
-        model = fit._build_model(config)
-        assert fit.steps_per_execution(config, model) == expected
+        model = trainer.build_model(config)
+        assert trainer.steps_per_execution(config, model) == expected
         assert model.steps_per_execution == expected
 
     @pytest.mark.parametrize("steps_per_epoch", [None, 3])
@@ -193,7 +194,7 @@ class TestStepsPerExecution:
         # 80 images at batch 16: 5 steps per epoch, the last call of a group of 4 is partial.
         runs = []
         for name, setting in (("single", 1), ("grouped", 4)):
-            result = fit.train(_tiny_config(tmp_path, run_name=name, train_size=80, epochs=2,
+            result = trainer.train(_tiny_config(tmp_path, run_name=name, train_size=80, epochs=2,
                                             steps_per_epoch=steps_per_epoch, steps_per_execution=setting))
             model = keras.models.load_model(os.path.join(result.run_dir, "model.keras"))
             runs.append((_history(result.run_dir), model))
@@ -207,14 +208,14 @@ class TestStepsPerExecution:
     def test_one_step_per_call_across_replicas(self, tmp_path, mirrored_strategy):
         config = RunConfig(strategy="mirrored").resolved()
         with mirrored_strategy.scope():
-            assert fit.steps_per_execution(config, fit._build_model(config)) == 1
+            assert trainer.steps_per_execution(config, trainer.build_model(config)) == 1
         with pytest.raises(UsageError, match="--steps-per-execution 4 needs a single replica"):
-            fit.train(_tiny_config(tmp_path, strategy="mirrored", steps_per_execution=4))
+            trainer.train(_tiny_config(tmp_path, strategy="mirrored", steps_per_execution=4))
         assert not os.path.exists(tmp_path / "run")
 
     def test_changing_it_resumes_the_same_run(self, tmp_path):
-        fit.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=1))
-        result = fit.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=4))
+        trainer.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=1))
+        result = trainer.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=4))
         assert result.epochs_completed == 1
 
 
@@ -223,9 +224,9 @@ class TestStrategies:
         # The training set is one global batch: tf.distribute's dataset cloning
         # reorders a seeded shuffle, but not which images form a batch.
         settings = dict(epochs=2, train_size=16, batch_size=16, lr=1e-3)
-        one = fit.train(_tiny_config(tmp_path, run_name="one", **settings))
-        two = fit.train(_tiny_config(tmp_path, run_name="two", strategy="mirrored", **settings))
-        assert fit.make_strategy("mirrored").num_replicas_in_sync == 2
+        one = trainer.train(_tiny_config(tmp_path, run_name="one", **settings))
+        two = trainer.train(_tiny_config(tmp_path, run_name="two", strategy="mirrored", **settings))
+        assert trainer.make_strategy("mirrored").num_replicas_in_sync == 2
         for row_one, row_two in zip(_history(one.run_dir), _history(two.run_dir)):
             np.testing.assert_allclose(float(row_two["loss"]), float(row_one["loss"]), rtol=1e-5)
         first = keras.models.load_model(os.path.join(one.run_dir, "model.keras")).get_weights()
@@ -235,16 +236,16 @@ class TestStrategies:
 
     def test_batch_not_divisible_by_replicas(self, tmp_path):
         with pytest.raises(UsageError, match="--batch-size 15 is not divisible by the 2 replicas"):
-            fit.train(_tiny_config(tmp_path, strategy="mirrored", batch_size=15))
+            trainer.train(_tiny_config(tmp_path, strategy="mirrored", batch_size=15))
         assert not os.path.exists(tmp_path / "run")
 
     def test_multi_worker_without_tf_config(self, tmp_path, monkeypatch):
         monkeypatch.delenv("TF_CONFIG", raising=False)
         with pytest.raises(UsageError, match="needs the TF_CONFIG environment variable"):
-            fit.train(_tiny_config(tmp_path, strategy="multi_worker"))
+            trainer.train(_tiny_config(tmp_path, strategy="multi_worker"))
 
     def test_mixed_precision_and_xla_run_and_restore_the_policy(self, tmp_path):
-        result = fit.train(_tiny_config(tmp_path, epochs=1, mixed_precision=True, jit_compile=True))
+        result = trainer.train(_tiny_config(tmp_path, epochs=1, mixed_precision=True, jit_compile=True))
         assert keras.config.dtype_policy().name == "float32"
         assert np.isfinite(result.eval_mse)
         model = keras.models.load_model(os.path.join(result.run_dir, "model.keras"))

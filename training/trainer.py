@@ -1,0 +1,483 @@
+"""`train(config)`: one training run end to end, into its run directory.
+
+Strategy, data, model, callbacks, `model.fit`, the spectrum and figures of the
+eval codes, and the export. `python -m training.fit` is its command line; the
+experiments and benchmarks call it directly. The run directory's files belong to
+`training.rundir.RunDir`.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+from export.errors import RunFailed
+from export.errors import UsageError
+from irmae_keras.presets import RANK_THRESHOLD
+from irmae_keras.presets import intrinsic_dimension
+from training.rundir import RunDir
+
+# Settings that may change between a run and its resumption without making it
+# another run (where it runs, what happens after training).
+RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "data_dir", "jit_compile",
+                         "steps_per_execution")
+SPECTRUM_CODES = 10_000
+MONITOR_IMAGES = 1_000
+EXPORT_IMAGES = 1_000  # as `python -m export --eval-size`
+# --steps-per-execution auto: enough batches per compiled call for about this much
+# training work (≈ 0.3 s on 2 CPU cores), at most AUTO_MAX_STEPS. Each call costs
+# ~0.6 ms of Python and callbacks; big steps gain nothing from grouping and keep the
+# progress bar and TerminateOnNaN per batch.
+AUTO_EXECUTION_FLOPS = 64e9
+AUTO_MAX_STEPS = 16
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a finished run reports."""
+
+    run_dir: str
+    epochs_completed: int
+    effective_rank: int
+    entropy_rank: float
+    spectrum: list
+    eval_mse: float | None
+    exported: bool
+    resumed_from_epoch: int = 0
+
+
+# ----------------------------------------------------------------- strategy
+
+_STRATEGIES = {}
+
+
+def make_strategy(name):
+    """The tf.distribute strategy for `--strategy` (one instance per process:
+    a second MirroredStrategy would reuse the first one's collective keys)."""
+    import tensorflow as tf
+
+    if name in _STRATEGIES:
+        return _STRATEGIES[name]
+    if name == "multi_worker":
+        # Must come first: collective ops are configured before TF initialises
+        # its context, which listing devices would do.
+        strategy = _multi_worker_strategy()
+    else:
+        gpus = tf.config.list_logical_devices("GPU")
+        if name == "auto":
+            name = "mirrored" if len(gpus) > 1 else "default"
+        if name in _STRATEGIES:
+            return _STRATEGIES[name]
+        if name == "default":
+            strategy = tf.distribute.get_strategy()
+        else:
+            devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+            strategy = tf.distribute.MirroredStrategy(devices)
+    _STRATEGIES[name] = strategy
+    return strategy
+
+
+def _multi_worker_strategy():
+    import tensorflow as tf
+
+    if not os.environ.get("TF_CONFIG"):
+        raise UsageError(
+            "--strategy multi_worker needs the TF_CONFIG environment variable "
+            '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}).'
+        )
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (ValueError, KeyError) as error:
+        raise UsageError(f"TF_CONFIG is not a valid cluster description: {error}.") from None
+    except RuntimeError as error:
+        raise UsageError(
+            f"MultiWorkerMirroredStrategy could not start ({error}); it must be created "
+            "before TensorFlow runs anything: use --strategy multi_worker in a fresh process."
+        ) from None
+
+
+def is_chief(strategy):
+    """True for the one worker that writes the run directory."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def build_optimizer(config):
+    import keras
+
+    from irmae_keras.optimizers import FusedAdam
+
+    if config.optimizer in ("adam", "adam-keras"):
+        # PyTorch's epsilon (1e-8) and, for "adam", PyTorch's placement of it: the
+        # official code's update (docs/replay.md).
+        placement = "keras" if config.optimizer == "adam-keras" else "pytorch"
+        return FusedAdam(config.lr, epsilon=1e-8, epsilon_placement=placement)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(config.lr, momentum=0.9)
+    return keras.optimizers.RMSprop(config.lr)
+
+
+# ------------------------------------------------------------------ training
+
+
+def plan(run, config, overwrite):
+    """What to do with the run directory; deletes nothing.
+
+    Returns "new", "replace" (an old run to delete, with `overwrite`), "resume"
+    or "complete"; raises UsageError when the directory holds another run and
+    `overwrite` is not set, or is not a run directory at all. "complete" is
+    derived from the files: the status says so and the model is there.
+    """
+    if not os.path.exists(run.path):
+        return "new"
+    if not os.path.isdir(run.path):
+        raise UsageError(f"{run.path} exists and is not a directory; choose another --run-name or --output-dir.")
+    if overwrite:
+        return "replace"
+    if not run.has_config():
+        if os.listdir(run.path):
+            raise UsageError(
+                f"{run.path} exists but holds no run (no config.json); pass --overwrite to "
+                "replace it or choose another --run-name."
+            )
+        return "new"
+    existing = _comparable(run.read_config().to_dict())
+    wanted = _comparable(config.to_dict())
+    if existing != wanted:
+        changed = sorted(key for key, value in wanted.items() if existing.get(key) != value)
+        raise UsageError(
+            f"{run.path} holds a run with other settings ({', '.join(changed)} differ); "
+            "pass --overwrite to replace it, or choose another --run-name."
+        )
+    complete = run.read_status().get("state") == "complete" and os.path.isfile(run.model_path)
+    return "complete" if complete else "resume"
+
+
+def _comparable(config_dict):
+    return {k: v for k, v in config_dict.items() if k not in RESUMABLE_DIFFERENCES}
+
+
+def load_data(config, steps_per_epoch=None):
+    """`(train, eval, eval_images)`: the run's tf.data pipelines and its first
+    eval images as an array (the spectrum's, at most SPECTRUM_CODES)."""
+    from irmae_keras.architectures import image_shape
+    from training import data
+
+    common = {"seed": config.seed, "data_dir": config.data_dir,
+              "image_shape": image_shape(config.architecture),
+              "skip_corrupt": config.skip_corrupt}
+    train = data.load_dataset(config.dataset, "train", config.batch_size, size=config.train_size, **common)
+    if steps_per_epoch:
+        train = train.repeat()
+    evaluation = data.load_dataset(config.dataset, "eval", config.batch_size, size=config.eval_size, **common)
+    eval_images = data.run_eval_images(config, min(config.eval_size or SPECTRUM_CODES, SPECTRUM_CODES))
+    if len(eval_images) < 2:
+        raise UsageError(
+            f"the eval split of {config.dataset} has {len(eval_images)} image(s); the spectrum needs at least 2."
+        )
+    return train, evaluation, eval_images
+
+
+def build_model(config):
+    """The run's compiled `Autoencoder` (call inside the strategy's scope)."""
+    import irmae_keras
+
+    model = irmae_keras.build_autoencoder(
+        config.architecture,
+        variant=config.model,
+        latent_dim=config.latent_dim,
+        linear_layers=config.linear_layers,
+        init_scale=config.init_scale,
+        stack_initializer=config.stack_initializer,
+        tying=config.tying,
+        stack_trainable=not config.freeze_stack,
+        stack_activation=config.stack_activation,
+        penalty=config.penalty,
+        kl_weight=config.kl_weight,
+        seed=config.seed,
+        name=config.run_name.replace("-", "_"),
+    )
+    model.compile(optimizer=build_optimizer(config), jit_compile=config.jit_compile,
+                  steps_per_execution=steps_per_execution(config, model))
+    return model
+
+
+def check_steps_per_execution(config, replicas):
+    """UsageError for several steps per call across replicas.
+
+    Keras 3.15's multi-step train function fails under MirroredStrategy ("You must
+    feed a value for placeholder tensor 'while/cond/Placeholder_1'", with any
+    optimizer; apparently keras-team/keras#19246), so `auto` means 1 there.
+    """
+    if replicas > 1 and config.steps_per_execution not in ("auto", 1):
+        raise UsageError(
+            f"--steps-per-execution {config.steps_per_execution} needs a single replica: Keras "
+            f"cannot run several steps per call across the {replicas} replicas; use 1 or auto."
+        )
+
+
+def steps_per_execution(config, model):
+    """Batches per compiled call for `--steps-per-execution` (`auto` or N).
+
+    `auto` groups steps of small models only: up to AUTO_MAX_STEPS steps, together
+    about AUTO_EXECUTION_FLOPS of training work; 1 with several replicas. With
+    --steps-per-epoch the count is lowered to a divisor of it: Keras runs whole
+    executions and would overrun the epoch.
+    """
+    steps = config.steps_per_execution
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return 1  # see check_steps_per_execution
+    if steps == "auto":
+        from irmae_keras.flops import flops_per_sample
+
+        work = flops_per_sample(model)["train"] * config.batch_size
+        steps = int(max(1, min(AUTO_MAX_STEPS, AUTO_EXECUTION_FLOPS // work)))
+    if config.steps_per_epoch:
+        steps = max(d for d in range(1, steps + 1) if config.steps_per_epoch % d == 0)
+    return steps
+
+
+def _callbacks(config, run, writable, eval_images):
+    import keras
+
+    from irmae_keras.callbacks import RankMonitor
+    from irmae_keras.callbacks import ReconstructionGrid
+    from training.checkpointing import AtomicBackupAndRestore
+    from training.checkpointing import AtomicModelCheckpoint
+
+    monitor = eval_images[:MONITOR_IMAGES]
+    return [
+        # RankMonitor first: it adds the ranks to the logs CSVLogger writes.
+        RankMonitor(monitor, log_dir=writable.logs_dir, intrinsic_dim=intrinsic_dimension(config.dataset)),
+        ReconstructionGrid(monitor[:8], log_dir=writable.logs_dir),
+        keras.callbacks.CSVLogger(writable.history_path, append=True),
+        keras.callbacks.TensorBoard(log_dir=writable.logs_dir, write_graph=False, update_freq="epoch"),
+        keras.callbacks.TerminateOnNaN(),
+        # Every worker saves (a collective under MultiWorkerMirroredStrategy); the
+        # non-chief ones into their scratch directory. All restore from the chief's.
+        AtomicModelCheckpoint(writable.model_path),
+        AtomicBackupAndRestore(run.backup_dir, write_dir=writable.backup_dir),
+    ]
+
+
+def encode_images(model, images, batch_size=500):
+    """Codes of `images` (float64) by direct calls in batches (no tf.distribute
+    step, so one worker can do it alone)."""
+    from irmae_keras.utils import map_in_batches
+
+    return map_in_batches(lambda x: model.encoder(x, training=False), images, batch_size).astype("float64")
+
+
+def write_spectrum(model, config, run, eval_images):
+    """Prints and saves the spectrum and effective rank of the eval codes, and
+    the figures. Returns the spectrum document."""
+    import numpy as np
+
+    import irmae_keras
+    from irmae_keras import plots
+    from irmae_keras import sampling
+    from training.rundir import write_json_atomic
+
+    codes = encode_images(model, eval_images)
+    spectrum = irmae_keras.singular_spectrum(codes)
+    rank = irmae_keras.effective_rank(codes)
+    entropy = irmae_keras.effective_rank(codes, method="entropy")
+    reconstructions = sampling.decode(model, codes)  # the codes decoded, clipped to [0, 1]
+    document = {
+        "singular_values": [float(v) for v in spectrum],
+        "effective_rank": rank,
+        "entropy_rank": entropy,
+        "threshold": RANK_THRESHOLD,
+        "num_codes": int(len(codes)),
+        "latent_dim": int(codes.shape[1]),
+        "eval_mse": float(np.mean((reconstructions - eval_images) ** 2)),
+        "intrinsic_dimension": intrinsic_dimension(config.dataset),
+    }
+    write_json_atomic(run.spectrum_path, document)
+    plots.plot_spectrum(
+        {config.run_name: spectrum},
+        run.figure_path("spectrum.png"),
+        intrinsic_dim=document["intrinsic_dimension"],
+        title=f"Singular values of the eval codes ({config.dataset}, {config.model}, l={config.linear_layers})",
+    )
+    # Up to 5 rows of 10 originals, each above its reconstructions.
+    cols = min(10, len(eval_images))
+    pairs = min(50, len(eval_images)) // cols * cols
+    plots.save_grid(
+        plots.reconstruction_grid(eval_images[:pairs], reconstructions[:pairs], cols=cols),
+        run.figure_path("reconstructions.png"),
+    )
+    print(
+        f"effective rank: {rank} of {codes.shape[1]} (singular values above 1% of the largest); "
+        f"entropy rank {entropy:.2f}; eval MSE {document['eval_mse']:.5f} on {len(codes)} eval images"
+    )
+    print("normalised singular values: " + " ".join(f"{v:.3g}" for v in spectrum))
+    return document
+
+
+def run_export(model, config, run, eval_images):
+    """The export step at the end of a run: what `python -m export RUN_DIR` does."""
+    from export import export_model
+    from export.manifest import sha256_file
+
+    manifest = export_model(
+        model, run.export_dir, eval_images=eval_images[:EXPORT_IMAGES],
+        dataset=config.dataset, overwrite=True,
+        source={"path": os.path.abspath(run.model_path), "sha256": sha256_file(run.model_path),
+                "run_dir": os.path.abspath(run.path), "config": config.to_dict()},
+    )
+    print(f"exported SavedModel and ONNX to {run.export_dir}")
+    return manifest
+
+
+def train(config, overwrite=False, quiet=False, export_fn=run_export):
+    """Trains one run end to end; returns a RunResult.
+
+    Everything is checked (settings, output directory, lock, data) before any old
+    file is touched. A finished run is not retrained: what it lacks (spectrum,
+    figures, export) is rebuilt.
+
+    Raises:
+        UsageError: bad settings or data, a run in use by another process
+            (nothing written).
+        RunFailed: training diverged (NaN); the last finite epoch stays in
+            model.keras and backup/, so the same command resumes from it.
+    """
+    import contextlib
+
+    from training.rundir import check_writable_dir
+
+    config = config.resolved()
+    run = RunDir.of(config)
+    check_writable_dir(config.output_dir, "--output-dir")
+    strategy = make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise UsageError(
+            f"--batch-size {config.batch_size} is not divisible by the {replicas} replicas; "
+            f"use a multiple of {replicas}."
+        )
+    check_steps_per_execution(config, replicas)
+    chief = is_chief(strategy)
+    with run.lock() if chief else contextlib.nullcontext():
+        if chief:
+            state = plan(run, config, overwrite)
+            if state in ("resume", "complete"):
+                run.repair()
+        else:
+            state = "resume"
+        return _train(config, run, state, chief, strategy, quiet, export_fn)
+
+
+def _train(config, run, state, chief, strategy, quiet, export_fn):
+    import keras
+
+    from training.checkpointing import AtomicBackupAndRestore
+
+    previous_policy = keras.config.dtype_policy()
+    if config.mixed_precision:
+        import tensorflow as tf
+
+        keras.config.set_dtype_policy("mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(config.seed)
+        # Data problems surface here, before anything is written or replaced.
+        train_data, eval_data, eval_images = load_data(config, config.steps_per_epoch)
+        if state == "replace":
+            from training import data
+
+            data.check_every_image(config)  # a truncated file fails now, not after the old run is gone
+            shutil.rmtree(run.path)
+        # Non-chief workers train in step but write into a scratch directory.
+        writable = run if chief else RunDir(tempfile.mkdtemp(prefix="irmae-worker-"))
+        if chief:
+            os.makedirs(run.path, exist_ok=True)
+            run.repair()
+            run.write_config(config)
+        resumed = AtomicBackupAndRestore.saved_epoch(run.backup_dir)
+        with strategy.scope():
+            if state == "complete":
+                from export.source import load_model_file
+
+                model = load_model_file(run.model_path)
+            else:
+                model = build_model(config)
+                _fit(model, config, run, writable, chief, resumed, quiet, train_data, eval_data, eval_images)
+        document = write_spectrum(model, config, writable, eval_images)
+        summary = {"epochs": config.epochs, "effective_rank": document["effective_rank"]}
+        from training.rundir import export_is_complete
+
+        exported = export_is_complete(run.export_dir)
+        if chief:
+            run.write_status(state="complete", exported=exported, **summary)
+        if config.export and chief and not exported:
+            export_fn(model, config, run, eval_images)
+            exported = True
+            run.write_status(state="complete", exported=True, **summary)
+        if not chief:
+            shutil.rmtree(writable.path, ignore_errors=True)
+        return RunResult(
+            run_dir=run.path,
+            epochs_completed=config.epochs,
+            effective_rank=document["effective_rank"],
+            entropy_rank=document["entropy_rank"],
+            spectrum=document["singular_values"],
+            eval_mse=document["eval_mse"],
+            exported=exported,
+            resumed_from_epoch=resumed,
+        )
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _fit(model, config, run, writable, chief, resumed, quiet, train_data, eval_data, eval_images):
+    """model.fit with the run's callbacks; RunFailed if the loss went NaN."""
+    if chief:
+        run.truncate_history(resumed)
+        run.write_status(state="training", resumed_from_epoch=resumed)
+    if resumed:
+        print(f"resuming {run.path} after epoch {resumed} of {config.epochs}")
+    from training.data import data_error_from
+
+    callbacks = _callbacks(config, run, writable, eval_images)
+    try:
+        history = model.fit(
+            train_data,
+            epochs=config.epochs,
+            steps_per_epoch=config.steps_per_epoch,
+            validation_data=eval_data,
+            shuffle=False,  # the tf.data pipeline shuffles with the run's seed
+            callbacks=callbacks,
+            verbose=2 if quiet or not sys.stdout.isatty() else 1,
+        )
+    except Exception as error:
+        # An image that fails to decode mid-epoch surfaces as a TF error; the last
+        # finished epoch stays in the backup, so the run can resume once fixed.
+        data_error = data_error_from(error)
+        if data_error is None:
+            raise
+        raise data_error from None
+    from training.checkpointing import weights_are_finite
+
+    # TerminateOnNaN ends the epoch early and History does not record it, so the
+    # weights, not the last logged loss, say whether the run diverged.
+    finite_epochs = sum(math.isfinite(loss) for loss in history.history.get("loss", []))
+    if not weights_are_finite(model) or finite_epochs < len(history.history.get("loss", [])):
+        epoch = resumed + finite_epochs + 1
+        if chief:
+            run.write_status(state="failed", reason="nan", epoch=epoch)
+        kept = (f"{run.model_path} and {run.backup_dir} keep epoch {epoch - 1}, the last finite one, "
+                "and the same command resumes from it"
+                if epoch > 1 and os.path.isfile(run.model_path) else "no epoch finished, so nothing was kept")
+        raise RunFailed(
+            f"training stopped in epoch {epoch}: the loss became NaN or infinite; {kept}. "
+            "Lower --lr or check the data."
+        )
