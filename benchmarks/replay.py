@@ -135,12 +135,18 @@ def smoothed(losses, window):
     return np.convolve(losses, np.ones(window) / window, mode="valid")
 
 
+CURVE_EVERY = 10  # steps between the points of a stored gap curve
+
+
 def drift(losses, codes, reference_losses, reference_codes, window):
-    """The two drifts of a run from the reference run (fractions, not %)."""
+    """The two drifts of a run from the reference run (fractions, not %), and the
+    smoothed loss curves' relative gap every CURVE_EVERY steps (for the figure)."""
     a, b = smoothed(losses, window), smoothed(reference_losses, window)
+    gap = np.abs(a - b) / np.abs(b)
     return {
-        "loss": float(np.max(np.abs(a - b) / np.abs(b))),
+        "loss": float(np.max(gap)),
         "codes": float(np.linalg.norm(codes - reference_codes) / np.linalg.norm(reference_codes)),
+        "loss_gap_curve": [float(v) for v in gap[::CURVE_EVERY]],
     }
 
 
@@ -175,6 +181,32 @@ def replay(model_name, steps=600, batch_size=32, window=50, eval_count=256, seed
     return result
 
 
+def save_figure(report, path):
+    """The smoothed loss curves' relative gap to the PyTorch run over training, per
+    model: the floor (perturbed PyTorch run) and each Keras placement."""
+    from matplotlib.figure import Figure
+
+    from irmae_keras.utils import atomic_path
+
+    models = report["models"]
+    figure = Figure(figsize=(5.2 * len(models), 3.6))
+    window = report["settings"]["window"]
+    for i, (name, result) in enumerate(models.items()):
+        axes = figure.add_subplot(1, len(models), i + 1)
+        runs = {"float-noise floor (PyTorch, init + 1e-6 noise)": result["floor"],
+                **{f"Keras, epsilon placement '{p}'": r for p, r in result["placements"].items()}}
+        for label, run in runs.items():
+            steps = [window + CURVE_EVERY * k for k in range(len(run["loss_gap_curve"]))]
+            axes.semilogy(steps, [max(v, 1e-6) for v in run["loss_gap_curve"]], label=label)
+        axes.set_title(f"{name}: same weights and batches as PyTorch")
+        axes.set_xlabel("training step")
+        axes.set_ylabel("relative gap of the smoothed loss")
+        axes.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=110)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.replay",
@@ -188,6 +220,8 @@ def parse_args(argv):
                         help="moving-average window of the loss curves (default: %(default)s)")
     parser.add_argument("--eval-images", type=int, default=256, help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    parser.add_argument("--out", metavar="FILE.json", help="also save the JSON there")
+    parser.add_argument("--figure", metavar="FILE.png", help="also draw the loss-gap figure there")
     return parser.parse_args(argv)
 
 
@@ -209,7 +243,16 @@ def main(argv=None):
                                 args.eval_images, args.seed) for name in args.models},
     }
     report["seconds"] = round(time.time() - started, 1)
-    print(json.dumps(report, indent=1))
+    text = json.dumps(report, indent=1)
+    if args.out:
+        from irmae_keras.utils import atomic_path
+
+        with atomic_path(args.out) as temp:
+            with open(temp, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+    if args.figure:
+        save_figure(report, args.figure)
+    print(text)
     return 0
 
 

@@ -122,11 +122,12 @@ def main(argv):
     args = build_parser().parse_args(argv)
     if args.eval_size < 7:
         raise UsageError(f"--eval-size must be an integer >= 7; got {args.eval_size}.")
+    import_tensorflow_quietly()  # first: export.api and the run directory use it
     import contextlib
 
     from export import onnx as onnx_export
     from export.api import parse_rank
-    from training.rundir import check_writable_dir
+    from export.atomic import check_writable_dir
 
     # Cheap checks first, before TensorFlow loads and before anything is touched.
     rank = parse_rank(args.rank)
@@ -135,7 +136,6 @@ def main(argv):
     config = run.check() if run else None
     out = args.out or (run.export_dir if run else os.path.join(os.path.dirname(os.path.abspath(model_path)), "export"))
     check_writable_dir(out, "--out")
-    import_tensorflow_quietly()
     from export.api import export_model
     from export.api import resolve_rank
     from export.atomic import check_destination

@@ -50,6 +50,29 @@ def check_destination(path, overwrite):
         raise UsageError(f"{path} exists and is not a directory; refusing to replace it.")
 
 
+def check_writable_dir(path, flag):
+    """UsageError unless `path` is, or can become, a writable directory: an
+    existing file, a file among its parents, a read-only or virtual file system
+    are refused before any work."""
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path} exists and is not a directory; choose another path.")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"{flag} {path} lies under {existing}, which is a file; choose another path.")
+    if existing == "/proc" or existing.startswith(("/proc/", "/sys/")) or existing == "/sys":
+        raise UsageError(f"{flag} {path} is on a virtual file system ({existing}); choose another path.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} is not writable ({existing} is read-only); choose another path.")
+    try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            raise UsageError(f"{flag} {path} is on a read-only file system; choose another path.")
+    except OSError:
+        pass
+
+
 STAGING_INFIX = ".staging-"  # being written: incomplete, deleted by recovery
 READY_INFIX = ".ready-"  # complete, about to replace the destination
 RETIRED_INFIX = ".old-"  # the replaced destination, deleted once the swap is done

@@ -13,9 +13,10 @@ import sys
 import numpy as np
 import onnxruntime
 from PIL import Image
-from PIL import ImageOps
 from PIL import UnidentifiedImageError
 
+from export import images as preprocessing
+from export.atomic import check_writable_dir
 from export.atomic import write_file_atomic
 from export.errors import ArgumentParser
 from export.errors import UsageError
@@ -29,10 +30,11 @@ def build_parser():
         prog=PROG,
         description=(
             "Encodes image files with an exported encoder ONNX file (encoder.onnx or "
-            "encoder_rankK.onnx) using onnxruntime only. Each image is converted to the "
-            "model's channels (RGB or grayscale), resized bilinearly to its size and scaled "
-            "to its value range, all read from the file's metadata. Unreadable files are "
-            "reported one line each on stderr and skipped."),
+            "encoder_rankK.onnx) using onnxruntime only. Each image goes through the "
+            "preprocessing of training (export/images.py: EXIF orientation, the model's "
+            "channels, centre crop to its aspect ratio, bilinear resize, its value range, "
+            "read from the file's metadata), in batches, so memory stays bounded. "
+            "Unreadable files are reported one line each on stderr and skipped."),
         epilog=(
             "writes OUT (float32 array, one row per encoded image) and OUT's stem + "
             ".names.json (the encoded files, in row order). Exit 0 when at least one image "
@@ -45,10 +47,14 @@ def build_parser():
     parser.add_argument("--onnx", required=True, metavar="FILE",
                         help="an encoder ONNX file written by python -m export")
     parser.add_argument("--dir", metavar="D",
-                        help="encode the image files in D (not recursive; by extension, "
-                             "sorted by name) instead of IMAGE arguments")
+                        help="encode the image files under D and its sub-folders, as training's "
+                             "folder dataset finds them (by extension, hidden files left out, "
+                             "sorted by path) instead of IMAGE arguments")
     parser.add_argument("--out", required=True, metavar="OUT.npy",
-                        help="where to write the codes (.npy)")
+                        help="where to write the codes (.npy); an existing file is kept unless "
+                             "--overwrite")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing OUT.npy and its .names.json")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
                         help="images per onnxruntime call (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
@@ -69,6 +75,9 @@ def open_session(path, threads=None):
     Returns:
         `(session, spec)`: spec has `height`, `width`, `channels`, `low`, `high`.
     """
+    if os.path.isdir(path):
+        raise UsageError(f"--onnx {path} is a directory; pass the encoder.onnx (or "
+                         "encoder_rankK.onnx) file inside an export directory.")
     if not os.path.isfile(path):
         raise UsageError(f"--onnx {path} does not exist.")
     options = onnxruntime.SessionOptions()
@@ -90,29 +99,24 @@ def open_session(path, threads=None):
             f"{path} lacks the image_size / value_range / layout metadata of an encoder "
             "written by python -m export.") from None
     shape = session.get_inputs()[0].shape
-    if layout != "NHWC" or len(shape) != 4 or list(shape[1:]) != [height, width, channels]:
+    output = session.get_outputs()[0].shape
+    if (layout != "NHWC" or len(shape) != 4 or list(shape[1:]) != [height, width, channels]
+            or len(output) != 2):
         raise UsageError(
-            f"{path} is not an image encoder of python -m export (input {shape}, layout "
-            f"{layout}); pass encoder.onnx or encoder_rankK.onnx.")
+            f"{path} is not an image encoder of python -m export (input {shape}, output "
+            f"{output}, layout {layout}); pass encoder.onnx or encoder_rankK.onnx.")
     spec = {"height": height, "width": width, "channels": channels, "low": low, "high": high}
     return session, spec
 
 
 def load_image(path, spec):
-    """An image file as float32 (height, width, channels) in the model's value range.
+    """An image file as float32 (height, width, channels) in the model's value range,
+    through training's preprocessing (`export.images`).
 
     Raises:
         OSError or ValueError (with a reason) when the file cannot be read as an image.
     """
-    with Image.open(path) as image:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        image = image.convert("L" if spec["channels"] == 1 else "RGB")
-        size = (spec["width"], spec["height"])
-        if image.size != size:
-            image = image.resize(size, Image.Resampling.BILINEAR)
-        pixels = np.asarray(image, dtype="float32") / 255.0
-    pixels = pixels.reshape(spec["height"], spec["width"], spec["channels"])
+    pixels = preprocessing.load_image(path, (spec["height"], spec["width"], spec["channels"]))
     return spec["low"] + pixels * (spec["high"] - spec["low"])
 
 
@@ -126,36 +130,34 @@ def _reason(error):
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-def load_images(paths, spec, report):
-    """Reads the images that can be read; calls `report(path, reason)` for each that cannot."""
-    images, names = [], []
-    for path in paths:
-        try:
-            images.append(load_image(path, spec))
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
-            report(path, _reason(error))
-            continue
-        names.append(path)
-    return images, names
+def encode_files(session, paths, spec, report, batch_size=64):
+    """Codes of the readable files of `paths`, read and encoded `batch_size` at a
+    time (memory: one batch of images); `report(path, reason)` for each unreadable one.
 
-
-def encode(session, images, batch_size=64):
-    """Codes of a float32 NHWC array, `batch_size` images per call."""
+    Returns:
+        `(codes, names)`: float32 (encoded, code size) and the encoded paths.
+    """
     input_name = session.get_inputs()[0].name
-    return np.concatenate([
-        session.run(None, {input_name: images[i:i + batch_size]})[0]
-        for i in range(0, len(images), batch_size)
-    ])
+    parts, names = [], []
+    for start in range(0, len(paths), batch_size):
+        batch = []
+        for path in paths[start:start + batch_size]:
+            try:
+                batch.append(load_image(path, spec))
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+                report(path, _reason(error))
+                continue
+            names.append(path)
+        if batch:
+            parts.append(session.run(None, {input_name: np.stack(batch).astype("float32")})[0])
+    return (np.concatenate(parts) if parts else None), names
 
 
 def _image_files(directory):
     if not os.path.isdir(directory):
         raise UsageError(f"--dir {directory} is not a directory.")
-    extensions = {ext.lower() for ext in Image.registered_extensions()}
-    return [
-        os.path.join(directory, name) for name in sorted(os.listdir(directory))
-        if os.path.splitext(name)[1].lower() in extensions and not name.startswith(".")
-    ]
+    return [os.path.join(directory, *relative.split("/"))
+            for relative in preprocessing.list_image_files(directory)]
 
 
 def _paths(args):
@@ -165,24 +167,40 @@ def _paths(args):
         raise UsageError("nothing to encode: pass IMAGE files or --dir D.")
     paths = _image_files(args.dir) if args.dir else args.images
     if not paths:
-        raise UsageError(f"--dir {args.dir} holds no image files.")
+        raise UsageError(
+            f"--dir {args.dir} holds no image files ({', '.join(preprocessing.IMAGE_EXTENSIONS)}) "
+            "in it or its sub-folders.")
     return paths
+
+
+def _check_out(out, overwrite):
+    """Refuses, before any work, an OUT that would destroy or cannot be written."""
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir):
+        raise UsageError(f"--out {out}: directory {out_dir} does not exist.")
+    check_writable_dir(out_dir, "--out")
+    for path in (out, names_path(out)):
+        if os.path.isdir(path):
+            raise UsageError(f"--out {out}: {path} is a directory; choose a file name ending in .npy.")
+        if os.path.lexists(path) and not overwrite:
+            raise UsageError(f"--out {out}: {path} already exists; pass --overwrite to replace it "
+                             "or choose another name.")
+    if not out.endswith(".npy"):
+        raise UsageError(f"--out {out} must end in .npy (a numpy array file).")
 
 
 def main(argv):
     args = build_parser().parse_args(argv)
     if args.batch_size < 1 or args.threads < 1:
         raise UsageError("--batch-size and --threads must be integers >= 1.")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise UsageError(f"--out {args.out}: directory {out_dir} does not exist.")
+    _check_out(args.out, args.overwrite)
     paths = _paths(args)
     session, spec = open_session(args.onnx, args.threads)
-    images, names = load_images(
-        paths, spec, lambda path, why: print(f"export.encode: skipped {path}: {why}", file=sys.stderr))
-    if not images:
+    codes, names = encode_files(
+        session, paths, spec, lambda path, why: print(f"export.encode: skipped {path}: {why}", file=sys.stderr),
+        args.batch_size)
+    if codes is None:
         raise UsageError(f"none of the {len(paths)} images could be read; nothing written.")
-    codes = encode(session, np.stack(images).astype("float32"), args.batch_size)
     write_file_atomic(args.out, lambda handle: np.save(handle, codes))
     listing = json.dumps(names, indent=1) + "\n"
     write_file_atomic(names_path(args.out), lambda handle: handle.write(listing.encode()))

@@ -118,3 +118,30 @@ def rank_from_spectrum(spectrum, threshold=RANK_THRESHOLD, method="threshold"):
     p = spectrum / spectrum.sum()
     p = p[p > 0]
     return float(np.exp(-np.sum(p * np.log(p))))
+
+
+# Reconstructions that keep less than this share of the images' colour read as grey.
+GREY_COLOUR_KEPT = 0.25
+
+
+def colour_kept(reconstructions, images):
+    """How much of the images' colour the reconstructions keep: the mean spread across
+    channels (max − min per pixel) of `reconstructions` over that of `images`, on the
+    pixels that are not black in `images` (a background's noise is no colour).
+
+    0 for grey reconstructions, 1 as saturated as the data; None for grey images.
+
+    Args:
+        reconstructions: float array `(N, H, W, C)`.
+        images: float array of the same shape.
+    """
+    reconstructions, images = np.asarray(reconstructions), np.asarray(images)
+    if images.shape[-1] < 2:
+        return None
+    shape_pixels = images.max(axis=-1) > 0
+
+    def spread(batch):
+        return float((batch.max(axis=-1) - batch.min(axis=-1))[shape_pixels].mean())
+
+    colour = spread(images)
+    return spread(reconstructions) / colour if colour > 0 else None

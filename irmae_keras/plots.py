@@ -218,6 +218,37 @@ def save_grid(grid, path):
     return path
 
 
+def save_reconstruction_figure(originals, reconstructions, path, cols=10, zoom=3):
+    """Writes `reconstruction_grid` with each row labelled "input" or "reconstruction".
+
+    Args:
+        originals: float array `(N, H, W, C)` in [0, 1].
+        reconstructions: float array of the same shape.
+        path: str. A PNG file.
+        cols: int. Images per row. Defaults to `10`.
+        zoom: int. Screen pixels per image pixel. Defaults to `3`.
+
+    Returns:
+        `path`.
+    """
+    grid = reconstruction_grid(originals, reconstructions, cols)
+    height = np.asarray(originals).shape[1]
+    rows = grid.shape[0] // height
+    label_width = 1.2  # inches for the row labels
+    figure = Figure(figsize=(grid.shape[1] * zoom / 100 + label_width, grid.shape[0] * zoom / 100 + 0.1),
+                    dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes([label_width / figure.get_figwidth(), 0, 1 - label_width / figure.get_figwidth(), 1])
+    axes.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", interpolation="nearest",
+                vmin=0, vmax=255)
+    axes.set_xticks([])
+    axes.set_yticks([(row + 0.5) * height for row in range(rows)])
+    axes.set_yticklabels(["input" if row % 2 == 0 else "reconstruction" for row in range(rows)], fontsize=8)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp)
+    return path
+
+
 def save_image_grid(images, path, rows=10, cols=10):
     """Writes `image_grid(images, rows, cols)` as an image file (PNG by extension).
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -109,8 +110,11 @@ class TestBadInput:
             (["-n", "0"], "--latent-dim must be an integer >= 1"),
             (["--epochs", "0"], "--epochs must be an integer >= 1"),
             (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
-            (["--lr", "0"], "--lr must be > 0"),
-            (["--penalty", "-1"], "--penalty must be >= 0"),
+            (["--lr", "0"], "--lr must be a finite number > 0"),
+            (["--lr", "inf"], "--lr must be a finite number > 0; got inf"),
+            (["--init-scale", "inf"], "--init-scale must be a finite number > 0; got inf"),
+            (["--init-scale", "nan"], "--init-scale must be a finite number > 0; got nan"),
+            (["--penalty", "-1"], "--penalty must be a finite number >= 0"),
             (["--dataset", "folder"], "--dataset folder needs --data-dir"),
             (["--dataset", "shapes", "--architecture", "mnist"], "--architecture mnist does not fit --dataset shapes; use shapes"),
             (["--run-name", "a/b"], "--run-name must be a plain directory name"),
@@ -135,3 +139,24 @@ class TestBadInput:
         (tmp_path / "odd.json").write_text(json.dumps({"config": {"dataset": "shapes", "colour": 3}}))
         with pytest.raises(UsageError, match="unknown setting"):
             parse_args(["--config", str(tmp_path / "odd.json")])
+
+
+class TestConfigFileTypes:
+    @pytest.mark.parametrize("values, message", [
+        ({"lr": "big"}, "setting 'lr' must be a number; got 'big'"),
+        ({"data_dir": 123}, "setting 'data_dir' must be a string or null; got 123"),
+        ({"epochs": 2.5}, "setting 'epochs' must be an integer; got 2.5"),
+        ({"export": "yes"}, "setting 'export' must be true or false; got 'yes'"),
+    ])
+    def test_wrong_value_types_are_one_usage_error(self, tmp_path, values, message):
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps({"config": values}))
+        with pytest.raises(UsageError, match=re.escape(message)):
+            RunConfig.load(str(path))
+
+    def test_an_explicit_architecture_brings_its_own_sizes(self):
+        config = RunConfig(dataset="folder", data_dir="x", architecture="shapes").resolved()
+        assert (config.latent_dim, config.linear_layers) == (32, 2)
+        config = RunConfig(dataset="folder", data_dir="x", architecture="shapes", latent_dim=8).resolved()
+        assert (config.latent_dim, config.linear_layers) == (8, 2)
+        assert RunConfig(dataset="folder", data_dir="x").resolved().latent_dim == 512

@@ -12,6 +12,8 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from training import data
+from training.data import digits
+from training.data import tfds as data_tfds
 from export.errors import DataError
 
 COLOUR = (0.25, 0.5, 0.75)
@@ -100,7 +102,7 @@ def celeb_a_dir(tmp_path):
 @pytest.fixture
 def tfds_online(monkeypatch):
     """tfds mocked with random examples; the connectivity probe pretends to be online."""
-    monkeypatch.setattr(data, "download_host_reachable", lambda host, timeout_s=3.0: True)
+    monkeypatch.setattr(data_tfds, "download_host_reachable", lambda host, timeout_s=3.0: True)
     with tfds.testing.mock_data(num_examples=5):
         yield
 
@@ -244,7 +246,7 @@ class TestPipeline:
     def test_eval_keeps_a_fixed_order(self):
         dataset = data.load_dataset("digits", "eval", 100, labels=True)
         np.testing.assert_array_equal(_first_labels(dataset), _first_labels(dataset))
-        _, expected = data._digits_arrays("eval")
+        _, expected = digits.digits_arrays("eval")
         np.testing.assert_array_equal(_first_labels(dataset), expected[:100])
 
     def test_labels_false_yields_images_only(self):
@@ -270,7 +272,7 @@ class TestDigits:
         from sklearn.datasets import load_digits
 
         targets = load_digits().target
-        split = data._digits_split(targets)
+        split = digits.digits_split(targets)
         assert (len(split["train"]), len(split["eval"])) == (1433, 364)
         assert not set(split["train"]) & set(split["eval"])
         assert len(split["train"]) + len(split["eval"]) == 1797
@@ -325,7 +327,7 @@ class TestTfdsMocked:
 
 class TestTfdsOffline:
     def test_unprepared_dataset_fails_fast_with_instructions(self, monkeypatch, tmp_path):
-        monkeypatch.setattr(data, "download_host_reachable", lambda host, timeout_s=3.0: False)
+        monkeypatch.setattr(data_tfds, "download_host_reachable", lambda host, timeout_s=3.0: False)
         started = time.monotonic()
         with pytest.raises(DataError) as raised:
             data.load_dataset("mnist", data_dir=tmp_path)
@@ -336,7 +338,7 @@ class TestTfdsOffline:
         assert "--dataset folder" in message and "\n" not in message
 
     def test_celeb_a_message_mentions_the_official_files(self, monkeypatch, tmp_path):
-        monkeypatch.setattr(data, "download_host_reachable", lambda host, timeout_s=3.0: False)
+        monkeypatch.setattr(data_tfds, "download_host_reachable", lambda host, timeout_s=3.0: False)
         with pytest.raises(DataError, match="img_align_celeba/ and list_eval_partition.txt"):
             data.load_dataset("celeb_a", data_dir=tmp_path)
 
@@ -385,7 +387,7 @@ class TestTfdsOffline:
         def fail(self, *args, **kwargs):
             raise OSError("quota exceeded")
 
-        monkeypatch.setattr(data, "download_host_reachable", lambda host, timeout_s=3.0: True)
+        monkeypatch.setattr(data_tfds, "download_host_reachable", lambda host, timeout_s=3.0: True)
         monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", fail)
         with pytest.raises(DataError, match="downloading it failed .*quota exceeded"):
             data.load_dataset("mnist", data_dir=tmp_path)

@@ -8,6 +8,7 @@ import sys
 import pytest
 from PIL import Image
 
+from irmae_keras import analysis
 from training.experiments import budgets
 from training.experiments import context
 from training.experiments import figures
@@ -88,15 +89,15 @@ def test_colour_ratio_is_zero_for_grey_and_one_for_the_images():
 
     images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32")
     grey = np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
-    assert figures.colour_ratio(grey, images) == 0.0
-    assert figures.colour_ratio(images, images) == 1.0
+    assert analysis.colour_kept(grey, images) == 0.0
+    assert analysis.colour_kept(images, images) == 1.0
     half = grey + 0.5 * (images - grey)
-    assert abs(figures.colour_ratio(half, images) - 0.5) < 1e-6
+    assert abs(analysis.colour_kept(half, images) - 0.5) < 1e-6
     # Noise on a black background is not colour.
     images[:, :4] = 0.0
     noisy = images.copy()
     noisy[:, :4] = np.random.default_rng(1).uniform(0, 0.1, size=noisy[:, :4].shape)
-    assert figures.colour_ratio(noisy, images) == 1.0
+    assert analysis.colour_kept(noisy, images) == 1.0
 
 
 def test_init_scale(dirs):

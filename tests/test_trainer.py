@@ -57,7 +57,7 @@ class TestRunDirectory:
         exported = []
         result = trainer.train(
             _tiny_config(tmp_path, export=True),
-            export_fn=lambda model, config, run_dir, images: exported.append((run_dir, len(images))),
+            export_fn=lambda model, config, run, images: exported.append((run.path, len(images))),
         )
         run_dir = str(tmp_path / "run")
         assert result.run_dir == run_dir and result.epochs_completed == 2
@@ -280,7 +280,8 @@ def test_multi_worker_training_on_two_local_processes(tmp_path):
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
     run_dir = tmp_path / "out" / "mw"
-    assert sorted(os.listdir(tmp_path / "out")) == ["mw"]
+    # the run, and its lock file beside it (hidden)
+    assert sorted(os.listdir(tmp_path / "out")) == [".mw.lock", "mw"]
     for name in ("config.json", "model.keras", "history.csv", "spectrum.json", "figures", "logs"):
         assert (run_dir / name).exists(), name
     assert len(_history(str(run_dir))) == 2

@@ -28,6 +28,9 @@ ARCHITECTURES = ("shapes", "mnist", "celeb_a")
 # Dataset → default architecture, the architectures that fit its images, and each
 # architecture's paper n and l: irmae_keras.presets, read here and not restated.
 ARCHITECTURES = tuple(presets.IMAGE_SHAPES)
+# Budget settings that make a default run name of their own when not the paper's.
+RUN_NAME_TAGS = (("train_size", "train"), ("eval_size", "eval"), ("epochs", "ep"),
+                 ("steps_per_epoch", "spe"), ("batch_size", "b"), ("lr", "lr"), ("optimizer", ""))
 
 
 @dataclasses.dataclass
@@ -87,8 +90,17 @@ class RunConfig:
         return config
 
     def default_run_name(self):
+        """`DATASET-MODEL-lL-nN-sSEED`, then each training-budget setting that differs
+        from the paper's (`-train20000-eval2000-ep10`), so that runs of other settings
+        never share a default name (the quickstart's and the paper's, say)."""
         depth = self.linear_layers if self.linear_layers is not None else "d"
-        return f"{self.dataset}-{self.model}-l{depth}-n{self.latent_dim}-s{self.seed}"
+        name = f"{self.dataset}-{self.model}-l{depth}-n{self.latent_dim}-s{self.seed}"
+        paper = RunConfig()
+        for field, tag in RUN_NAME_TAGS:
+            value = getattr(self, field)
+            if value != getattr(paper, field):
+                name += f"-{tag}{value:g}".replace("+", "") if isinstance(value, float) else f"-{tag}{value}"
+        return name
 
     def validate(self):
         _check_choice("--dataset", self.dataset, DATASETS)

@@ -21,8 +21,9 @@ from training.evaluation.evaluation import DEFAULT_FEATURES
 from training.evaluation.evaluation import DOMAIN_FEATURES_FILE
 from training.evaluation.evaluation import EVAL_IMAGES
 from training.evaluation.evaluation import FEATURES
-from training.evaluation.evaluation import MIN_EVAL_IMAGES
-from training.evaluation.evaluation import RECONSTRUCTION_IMAGES
+from irmae_keras import presets
+from training.evaluation.evaluation import check_memory
+from training.evaluation.evaluation import minimum_images
 from training.evaluation.evaluation import TASKS
 from training.evaluation.evaluation import Settings
 from training.evaluation.evaluation import evaluate
@@ -92,9 +93,10 @@ def build_parser():
              f"OUT/{COMPARE_FILE} (paper Fig. 2)")
     parser.add_argument(
         "--eval-size", type=int, metavar="N",
-        help=f"eval images used: the first N of the eval split, at least {MIN_EVAL_IMAGES} "
-             f"(default: {EVAL_IMAGES}, or the run's --eval-size if smaller but at least "
-             f"{MIN_EVAL_IMAGES}; all when the split is smaller)")
+        help=f"eval images used: the first N of the eval split; each task needs only what it "
+             f"uses (spectrum 2, pca 5; the grids shrink to fit). Refused before any work when "
+             f"the images would not fit in memory (default: {EVAL_IMAGES}, or the run's "
+             f"--eval-size if smaller; all when the split is smaller)")
     parser.add_argument(
         "--num-samples", type=int, default=EVAL_IMAGES, metavar="N",
         help="FID set size: the first N eval images against N generated ones, at least 2, at "
@@ -133,12 +135,11 @@ def _at_least(flag, value, minimum, why=""):
 def parse_settings(argv):
     """`Settings` from the command line; checks everything that needs no TensorFlow."""
     args = build_parser().parse_args(argv)
-    _at_least("--eval-size", args.eval_size, MIN_EVAL_IMAGES,
-              f" (the reconstruction grid shows {RECONSTRUCTION_IMAGES} eval images)")
+    tasks = TASKS if args.task == "all" else (args.task,)
+    _at_least("--eval-size", args.eval_size, minimum_images(tasks), f" for --task {args.task}")
     _at_least("--num-samples", args.num_samples, 2, " (a covariance needs 2 images)")
     _at_least("--seed", args.seed, 0)
     _at_least("--gmm-max-iter", args.gmm_max_iter, 1)
-    tasks = TASKS if args.task == "all" else (args.task,)
     if args.compare and "spectrum" not in tasks:
         raise UsageError(f"--compare goes with --task spectrum or all, not --task {args.task}.")
     run = RunDir(args.run_dir)
@@ -155,8 +156,9 @@ def parse_settings(argv):
         if path and not os.path.isfile(path):
             raise UsageError(f"{flag} {path} is not a file.")
     out = run.output_dir(args.out, EVALUATION_DIR)
-    # The run's own eval set, but never fewer images than the grids show.
-    eval_size = args.eval_size or max(MIN_EVAL_IMAGES, min(EVAL_IMAGES, config.eval_size or EVAL_IMAGES))
+    # The run's own eval set, up to the FID protocol's N.
+    eval_size = args.eval_size or min(EVAL_IMAGES, config.eval_size or EVAL_IMAGES)
+    check_memory(eval_size, presets.IMAGE_SHAPES[config.architecture])
     return Settings(
         run_dir=args.run_dir, tasks=tasks, compare=args.compare, eval_size=eval_size,
         num_samples=args.num_samples, seed=args.seed, features=features,

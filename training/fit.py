@@ -17,21 +17,22 @@ from export.errors import ArgumentParser
 from export.errors import UsageError
 from export.errors import import_tensorflow_quietly
 from export.errors import run_cli
+from irmae_keras import presets
 from training import config as run_config
 
 
 def build_parser():
     defaults = run_config.RunConfig()
     table = "\n".join(
-        f"  {name:<8} architecture {d['architecture']:<8} n={d['latent_dim']:<4} l={d['linear_layers']} (irmae)"
-        for name, d in run_config.DATASET_DEFAULTS.items()
+        f"  {name:<8} architecture {p['architecture']:<8} n={p['latent_dim']:<4} l={p['linear_layers']} (irmae)"
+        for name, p in ((name, presets.PRESETS[presets.dataset_architecture(name)]) for name in presets.DATASETS)
     )
     parser = ArgumentParser(
         prog="python -m training.fit",
         description="Train an implicit rank-minimizing autoencoder (or a baseline) and "
         "write a run directory: model, checkpoints, TensorBoard logs, history, the "
         "singular-value spectrum of the codes, and exported SavedModel/ONNX artifacts.",
-        epilog="Paper defaults per dataset (used when -n / -l are not given):\n" + table
+        epilog="Paper defaults per dataset (used when -n / -l are not given; an explicit\n--architecture brings its own n and l):\n" + table
         + "\nOther defaults follow the official code: Adam, lr 1e-4, batch 32, 100 epochs."
         "\nThe same command again resumes an unfinished run from its last epoch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

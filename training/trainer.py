@@ -9,6 +9,7 @@ experiments and benchmarks call it directly. The run directory's files belong to
 import dataclasses
 import json
 import math
+import re
 import os
 import shutil
 import sys
@@ -25,6 +26,7 @@ from training.rundir import RunDir
 RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "data_dir", "jit_compile",
                          "steps_per_execution")
 SPECTRUM_CODES = 10_000
+PRINTED_SINGULAR_VALUES = 32  # the rest are in spectrum.json
 MONITOR_IMAGES = 1_000
 EXPORT_IMAGES = 1_000  # as `python -m export --eval-size`
 # --steps-per-execution auto: enough batches per compiled call for about this much
@@ -203,7 +205,7 @@ def build_model(config):
         penalty=config.penalty,
         kl_weight=config.kl_weight,
         seed=config.seed,
-        name=config.run_name.replace("-", "_"),
+        name=re.sub(r"[^A-Za-z0-9_.]", "_", config.run_name),  # a valid Keras scope name
     )
     model.compile(optimizer=build_optimizer(config), jit_compile=config.jit_compile,
                   steps_per_execution=steps_per_execution(config, model))
@@ -300,6 +302,7 @@ def write_spectrum(model, config, run, eval_images):
         "latent_dim": int(codes.shape[1]),
         "eval_mse": float(np.mean((reconstructions - eval_images) ** 2)),
         "intrinsic_dimension": intrinsic_dimension(config.dataset),
+        "colour_kept": irmae_keras.analysis.colour_kept(reconstructions, eval_images),
     }
     write_json_atomic(run.spectrum_path, document)
     plots.plot_spectrum(
@@ -308,19 +311,43 @@ def write_spectrum(model, config, run, eval_images):
         intrinsic_dim=document["intrinsic_dimension"],
         title=f"Singular values of the eval codes ({config.dataset}, {config.model}, l={config.linear_layers})",
     )
-    # Up to 5 rows of 10 originals, each above its reconstructions.
+    # Up to 5 rows of 10 originals, each above its reconstructions, rows labelled.
     cols = min(10, len(eval_images))
     pairs = min(50, len(eval_images)) // cols * cols
-    plots.save_grid(
-        plots.reconstruction_grid(eval_images[:pairs], reconstructions[:pairs], cols=cols),
-        run.figure_path("reconstructions.png"),
-    )
+    plots.save_reconstruction_figure(eval_images[:pairs], reconstructions[:pairs],
+                                     run.figure_path("reconstructions.png"), cols=cols)
     print(
         f"effective rank: {rank} of {codes.shape[1]} (singular values above 1% of the largest); "
         f"entropy rank {entropy:.2f}; eval MSE {document['eval_mse']:.5f} on {len(codes)} eval images"
     )
-    print("normalised singular values: " + " ".join(f"{v:.3g}" for v in spectrum))
+    more = len(spectrum) - PRINTED_SINGULAR_VALUES
+    print("normalised singular values: " + " ".join(f"{v:.3g}" for v in spectrum[:PRINTED_SINGULAR_VALUES])
+          + (f" ... ({more} more in {run.spectrum_path})" if more > 0 else ""))
+    for line in spectrum_notes(codes, document):
+        print(line)
     return document
+
+
+def spectrum_notes(codes, document):
+    """What a reader of the rank should know: a rank bounded by too few eval codes,
+    reconstructions that keep little of the images' colour."""
+    import irmae_keras
+
+    notes = []
+    if len(codes) <= codes.shape[1]:
+        notes.append(
+            f"note: {len(codes)} eval codes for a latent size of {codes.shape[1]}: the rank cannot "
+            f"exceed {len(codes) - 1}, so it measures the eval set as much as the model; use more "
+            "eval images (--eval-size, or more files in the folder)."
+        )
+    kept = document.get("colour_kept")
+    if kept is not None and kept < irmae_keras.analysis.GREY_COLOUR_KEPT:
+        notes.append(
+            f"note: the reconstructions keep {kept:.0%} of the eval images' colour: they are nearly "
+            "grey. Colour is learned late (on shapes, 3 of the 7 factors); longer runs keep it "
+            "(docs/results.md)."
+        )
+    return notes
 
 
 def run_export(model, config, run, eval_images):
@@ -353,7 +380,7 @@ def train(config, overwrite=False, quiet=False, export_fn=run_export):
     """
     import contextlib
 
-    from training.rundir import check_writable_dir
+    from export.atomic import check_writable_dir
 
     config = config.resolved()
     run = RunDir.of(config)

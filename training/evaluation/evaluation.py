@@ -32,7 +32,14 @@ GRID = 10  # every figure is a 10 x 10 grid
 RECONSTRUCTION_IMAGES = 50  # 5 rows of originals, each above its reconstructions
 INTERPOLATION_PAIRS = 10
 INTERPOLATION_STEPS = 10
-MIN_EVAL_IMAGES = RECONSTRUCTION_IMAGES
+# The fewest eval images each task can work with; the grids shrink to what there is.
+TASK_MIN_IMAGES = {"spectrum": 2, "reconstruction": 2, "interpolation": 2, "mvg": 2,
+                   "gmm": 4, "pca": 5, "fid": 2}
+MIN_EVAL_IMAGES = max(TASK_MIN_IMAGES.values())
+# An evaluation holds the eval images, their reconstructions and as many samples in
+# memory at once: refuse an --eval-size whose arrays would pass this share of the RAM.
+MEMORY_SHARE = 0.5
+COPIES_IN_MEMORY = 3
 PCA_COMPONENTS = 4
 GMM_COMPONENTS = 4
 DOMAIN_TRAIN_IMAGES = 5_000
@@ -79,17 +86,41 @@ class EvaluatedRun:
     codes: object
 
 
-def load_evaluated_run(run_dir, eval_size):
+def minimum_images(tasks):
+    """The fewest eval images the tasks can be run on."""
+    return max(TASK_MIN_IMAGES[task] for task in tasks)
+
+
+def check_memory(eval_size, image_shape, flag="--eval-size"):
+    """UsageError, before any work, for an evaluation whose arrays cannot fit in RAM."""
+    per_image = 4 * COPIES_IN_MEMORY
+    for side in image_shape:
+        per_image *= side
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return
+    if eval_size * per_image > MEMORY_SHARE * memory:
+        fits = int(MEMORY_SHARE * memory // per_image)
+        raise UsageError(
+            f"{flag} {eval_size} needs about {eval_size * per_image / 2**30:.1f} GiB for its images "
+            f"of {tuple(image_shape)}, more than half of this machine's "
+            f"{memory / 2**30:.1f} GiB; use at most {fits}."
+        )
+
+
+def load_evaluated_run(run_dir, eval_size, tasks=("spectrum",)):
     """Loads a run, its first `eval_size` eval images and their codes."""
     from training import data
     from training.trainer import encode_images
 
     config, model = RunDir(run_dir).load()
     images = data.run_eval_images(config, eval_size, model.image_shape)
-    if len(images) < MIN_EVAL_IMAGES:
+    needed = minimum_images(tasks)
+    if len(images) < needed:
         raise UsageError(
-            f"the eval split of {config.dataset} holds {len(images)} images; the evaluation "
-            f"needs at least {MIN_EVAL_IMAGES} (the reconstruction grid shows {RECONSTRUCTION_IMAGES})."
+            f"the eval split of {config.dataset} holds {len(images)} images; --task "
+            f"{'/'.join(tasks)} needs at least {needed}."
         )
     return EvaluatedRun(run_dir, config, model, images, encode_images(model, images))
 
@@ -173,15 +204,16 @@ def reconstruction_task(run, settings, results):
     from irmae_keras import sampling
 
     reconstructions = sampling.decode(run.model, run.codes)
-    shown = slice(0, RECONSTRUCTION_IMAGES)
+    cols = min(GRID, len(run.images))
+    shown = slice(0, min(RECONSTRUCTION_IMAGES, len(run.images)) // cols * cols)
     results.grids["reconstruction.png"] = plots.reconstruction_grid(
-        run.images[shown], reconstructions[shown], cols=GRID)
+        run.images[shown], reconstructions[shown], cols=cols)
     results.entries["reconstruction"] = {
         "mse": float(np.mean((reconstructions - run.images) ** 2)),
         "num_images": int(len(run.images)),
         "clipped_to_unit_range": True,
         "figure": "reconstruction.png",
-        "figure_images": RECONSTRUCTION_IMAGES,
+        "figure_images": shown.stop,
     }
 
 
@@ -189,11 +221,12 @@ def interpolation_task(run, settings, results):
     from irmae_keras import plots
     from irmae_keras import sampling
 
-    starts = list(range(INTERPOLATION_PAIRS))
-    ends = [k + INTERPOLATION_PAIRS for k in starts]
+    pairs = min(INTERPOLATION_PAIRS, len(run.codes) // 2)
+    starts = list(range(pairs))
+    ends = [k + pairs for k in starts]
     path = sampling.interpolate(run.codes[starts], run.codes[ends], steps=INTERPOLATION_STEPS)
     images = sampling.decode(run.model, path.reshape(-1, path.shape[-1]))
-    results.grids["interpolation.png"] = plots.image_grid(images, INTERPOLATION_PAIRS, INTERPOLATION_STEPS)
+    results.grids["interpolation.png"] = plots.image_grid(images, pairs, INTERPOLATION_STEPS)
     results.entries["interpolation"] = {
         "pairs": [[a, b] for a, b in zip(starts, ends)],
         "steps": INTERPOLATION_STEPS,
@@ -483,7 +516,7 @@ def evaluate(settings):
         `(document, results)`: the evaluation.json written and this call's `Results`.
     """
     previous = read_results(os.path.join(settings.out, RESULTS_FILE))
-    run = load_evaluated_run(settings.run_dir, settings.eval_size)
+    run = load_evaluated_run(settings.run_dir, settings.eval_size, settings.tasks)
     compared = [load_evaluated_run(other, settings.eval_size) for other in settings.compare]
     # The extractor first: missing Inception weights fail before any computing.
     extractor = build_extractor(run, settings) if "fid" in settings.tasks else None

@@ -3,6 +3,7 @@
 import math
 import os
 
+from irmae_keras import analysis
 from irmae_keras.presets import RANK_THRESHOLD
 from training import data
 
@@ -69,19 +70,7 @@ def colour_kept(ctx, trial):
 
     config, model = load_run(ctx.run_dir(trial.config))
     images = data.run_eval_images(config, ctx.eval_size(config))
-    return colour_ratio(reconstructions=sampling.decode(model, encode_images(model, images)), images=images)
-
-
-def colour_ratio(reconstructions, images):
-    """Mean spread across channels (max − min per pixel) of `reconstructions` over
-    `images`', on the pixels that are not black in `images` (a background's noise is no
-    colour)."""
-    shape_pixels = images.max(axis=-1) > 0
-
-    def spread(batch):
-        return float((batch.max(axis=-1) - batch.min(axis=-1))[shape_pixels].mean())
-
-    return spread(reconstructions) / spread(images)
+    return analysis.colour_kept(reconstructions=sampling.decode(model, encode_images(model, images)), images=images)
 
 
 def save_zoomed_rows(images, rows, cols, path):

@@ -7,12 +7,12 @@ paper") from that comparison, so no number or verdict in the report is typed in.
 
 import os
 
+from irmae_keras.analysis import GREY_COLOUR_KEPT
 from irmae_keras.utils import atomic_path
 
 PAPER_RANKS = {"IRMAE l=2": 7, "IRMAE l=4": 4, "AE": 17, "AE+L2": 17, "AE+L1": 25}
 RANK_TOLERANCE = 1  # ranks within one count as the same
 FID_TOLERANCE = 0.05  # FIDs within 5 % of the lowest tie: one sampling seed, one N
-GREY = 0.25  # reconstructions keeping less of the images' colour read as grey
 
 
 def _rows(document, **match):
@@ -91,7 +91,7 @@ def _longer(documents):
     colour = ""
     if "colour_kept" in irmae and "colour_kept" in ae:
         kept = f"{irmae['colour_kept']:.0%} and {ae['colour_kept']:.0%}"
-        if max(irmae["colour_kept"], ae["colour_kept"]) < GREY:
+        if max(irmae["colour_kept"], ae["colour_kept"]) < GREY_COLOUR_KEPT:
             colour = (f"; both still reconstruct the shapes in grey ({kept} of the images' colour "
                       "kept): colour, 3 of the 7 factors, is not learned yet, and what is learned "
                       "needs fewer than 7 dimensions")

@@ -1,0 +1,221 @@
+"""RunDir and the recovery rules: nothing a user has is ever lost.
+
+Each case checks the one-line message, the exit code where a CLI is involved, and that
+files that existed before are byte-identical afterwards. The fault-injection tests kill
+real processes at every atomic rename (`IRMAE_KILL_AT_RENAME=N`) and check that the same
+command then finishes.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from export.atomic import READY_INFIX
+from export.atomic import RETIRED_INFIX
+from export.atomic import STAGING_INFIX
+from export.atomic import check_writable_dir
+from export.atomic import recover_staged_directory
+from export.errors import DataError
+from export.errors import UsageError
+from training import trainer
+from training.config import RunConfig
+from training.rundir import RunDir
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--train-size", "64", "--eval-size", "32", "-n", "4", "--batch-size", "16", "--quiet"]
+
+
+def snapshot(root):
+    """sha256 of every file under `root`, by relative path."""
+    digests = {}
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                digests[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
+    return digests
+
+
+def _cli(module, args, env=None, timeout=600):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _fake_finished_run(tmp_path, model_bytes=b"not a zip"):
+    config = RunConfig(dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16,
+                       epochs=1, output_dir=str(tmp_path), run_name="run", export=False).resolved()
+    run = RunDir.of(config)
+    os.makedirs(run.path)
+    run.write_config(config)
+    run.write_status(state="complete", exported=False)
+    with open(run.model_path, "wb") as handle:
+        handle.write(model_bytes)
+    return config, run
+
+
+class TestLock:
+    def test_a_second_holder_gets_one_line_naming_the_first(self, tmp_path):
+        run = RunDir(str(tmp_path / "run"))
+        with run.lock():
+            with pytest.raises(UsageError, match=rf"{run.path} is in use by process {os.getpid()} on "):
+                with run.lock():
+                    pass
+        with run.lock():  # released at the end of the block
+            pass
+
+    def test_the_lock_lives_beside_the_run_so_a_swap_keeps_it(self, tmp_path):
+        run = RunDir(str(tmp_path / "run"))
+        assert os.path.dirname(run.lock_path) == str(tmp_path)
+
+    @pytest.mark.slow
+    def test_fit_on_a_locked_run_exits_2_and_writes_nothing(self, tmp_path):
+        run = RunDir(str(tmp_path / "run"))
+        with run.lock():
+            result = _cli("training.fit", [*TINY, "--epochs", "1", "--output-dir", str(tmp_path),
+                                           "--run-name", "run", "--no-export"])
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "is in use by process" in result.stderr
+        assert not os.path.exists(run.path)
+
+
+class TestRecovery:
+    def _folder(self, path, marker):
+        os.makedirs(path)
+        with open(os.path.join(path, "manifest.json"), "w") as handle:
+            handle.write(marker)
+        return path
+
+    def _content(self, path):
+        with open(os.path.join(path, "manifest.json")) as handle:
+            return handle.read()
+
+    def test_an_incomplete_staging_folder_is_deleted_and_the_old_one_kept(self, tmp_path):
+        target = self._folder(str(tmp_path / "export"), "old")
+        self._folder(str(tmp_path / f".export{STAGING_INFIX}abc"), "half")
+        recover_staged_directory(target)
+        assert os.listdir(tmp_path) == ["export"] and self._content(target) == "old"
+
+    @pytest.mark.parametrize("old_present", [True, False])
+    def test_a_ready_folder_replaces_the_old_one(self, tmp_path, old_present):
+        target = str(tmp_path / "export")
+        if old_present:
+            self._folder(target, "old")
+        self._folder(str(tmp_path / f".export{READY_INFIX}abc"), "new")
+        recover_staged_directory(target)
+        assert os.listdir(tmp_path) == ["export"] and self._content(target) == "new"
+
+    def test_a_retired_folder_is_put_back_when_the_swap_never_happened(self, tmp_path):
+        target = str(tmp_path / "export")
+        self._folder(str(tmp_path / f".export{RETIRED_INFIX}abc"), "old")
+        recover_staged_directory(target)
+        assert os.listdir(tmp_path) == ["export"] and self._content(target) == "old"
+
+    def test_a_retired_folder_is_deleted_after_a_finished_swap(self, tmp_path):
+        target = self._folder(str(tmp_path / "export"), "new")
+        self._folder(str(tmp_path / f".export{RETIRED_INFIX}abc"), "old")
+        recover_staged_directory(target)
+        assert os.listdir(tmp_path) == ["export"] and self._content(target) == "new"
+
+
+class TestOutputChecks:
+    def test_a_file_is_not_an_output_directory(self, tmp_path):
+        (tmp_path / "f").write_text("x")
+        with pytest.raises(UsageError, match="exists and is not a directory"):
+            check_writable_dir(str(tmp_path / "f"), "--out")
+        with pytest.raises(UsageError, match="lies under .* which is a file"):
+            check_writable_dir(str(tmp_path / "f" / "sub"), "--out")
+        with pytest.raises(UsageError, match="virtual file system"):
+            check_writable_dir("/proc/irmae", "--out")
+
+    def test_fit_with_an_output_dir_under_a_file_exits_2_before_any_work(self, tmp_path, capsys):
+        from export.errors import run_cli
+        from training import fit
+
+        (tmp_path / "f").write_text("x")
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(fit.main, [*TINY, "--epochs", "1", "--output-dir", str(tmp_path / "f" / "runs")],
+                    prog="training.fit")
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.count("\n") == 1
+        assert (tmp_path / "f").read_text() == "x"
+
+
+class TestFinishedRuns:
+    def test_a_corrupt_model_in_a_finished_run_is_one_line_and_kept(self, tmp_path):
+        config, run = _fake_finished_run(tmp_path)
+        before = snapshot(run.path)
+        with pytest.raises(UsageError, match=r"cannot load .*model\.keras: not a \.keras archive"):
+            trainer.train(config)
+        assert snapshot(run.path) == before
+
+    def test_overwrite_checks_every_image_before_the_old_run_goes(self, tmp_path):
+        images = tmp_path / "images"
+        images.mkdir()
+        rng = np.random.default_rng(0)
+        for i in range(40):
+            Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(images / f"{i}.jpg")
+        whole = (images / "3.jpg").read_bytes()
+        (images / "3.jpg").write_bytes(whole[: len(whole) // 2])  # passes Pillow's verify()
+        config = RunConfig(dataset="folder", data_dir=str(images), architecture="shapes", latent_dim=4,
+                           batch_size=4, epochs=1, output_dir=str(tmp_path), run_name="run",
+                           export=False).resolved()
+        run = RunDir.of(config)
+        os.makedirs(run.path)
+        (tmp_path / "run" / "model.keras").write_bytes(b"the old model")
+        before = snapshot(run.path)
+        with pytest.raises(DataError, match=r"cannot read image .*3\.jpg"):
+            trainer.train(config, overwrite=True)
+        assert snapshot(run.path) == before
+
+
+@pytest.mark.slow
+class TestFaultInjection:
+    """A real `training.fit` / `python -m export` killed (SIGKILL) just before each of its
+    atomic renames, then the same command again: it must finish with a loadable model
+    and a complete, verified export."""
+
+    def _killed_then_finished(self, module, args, kill_at):
+        killed = _cli(module, args, env={"IRMAE_KILL_AT_RENAME": str(kill_at)})
+        again = _cli(module, args)
+        assert again.returncode == 0, (kill_at, killed.stderr[-2000:], again.stderr[-2000:])
+        return killed.returncode == -9
+
+    def _check_finished(self, run):
+        model = keras.models.load_model(run.model_path, safe_mode=True)
+        assert run.read_status()["state"] == "complete"
+        assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+        assert sorted(os.listdir(run.path)) == sorted(set(os.listdir(run.path)) - {".tmp-"})
+        assert not [name for name in os.listdir(os.path.dirname(run.path)) if ".staging-" in name
+                    or ".ready-" in name or ".old-" in name]
+
+    def test_fit_survives_a_kill_at_every_rename(self, tmp_path):
+        kill_at = 0
+        while True:
+            kill_at += 1
+            out = tmp_path / f"k{kill_at}"
+            args = [*TINY, "--epochs", "2", "--output-dir", str(out), "--run-name", "run", "--no-export"]
+            if not self._killed_then_finished("training.fit", args, kill_at):
+                break  # the command had fewer renames: every one has been tried
+            self._check_finished(RunDir(str(out / "run")))
+        assert kill_at > 8  # config, status, per epoch: model, backup weights and metadata, ...
+
+    def test_export_survives_a_kill_at_every_rename(self, tmp_path):
+        base = _cli("training.fit", [*TINY, "--epochs", "1", "--output-dir", str(tmp_path),
+                                     "--run-name", "run"])
+        assert base.returncode == 0, base.stderr[-2000:]
+        run = RunDir(str(tmp_path / "run"))
+        args = [run.path, "--overwrite", "--eval-size", "16"]
+        for kill_at in (1, 2, 3):  # staging -> ready, old export -> retired, ready -> export
+            assert self._killed_then_finished("export", args, kill_at)
+            with open(os.path.join(run.export_dir, "manifest.json")) as handle:
+                manifest = json.load(handle)
+            assert all(os.path.exists(os.path.join(run.export_dir, name)) for name in manifest["artifacts"])
+            assert not [n for n in os.listdir(run.path) if n.startswith(".export.")]

@@ -1,0 +1,133 @@
+"""Any directory tree of images: a stable hash split, classes from sub-folders."""
+
+import hashlib
+import os
+
+import numpy as np
+from PIL import Image
+
+from export.errors import DataError
+from export.images import IMAGE_EXTENSIONS
+from export.images import list_image_files
+from training.data.common import corrupt_image_message
+from training.data.common import describe
+from training.data.common import existing_dir
+from training.data.common import two_way
+from training.data.pipeline import file_pipeline
+
+
+FOLDER_EVAL_FRACTION = 0.1
+
+
+def check_every_image(config):
+    """Decodes every image file a run would read (train and eval), in full, and
+    raises DataError on the first that fails (unless the run skips corrupt files).
+
+    Slower than `check_image_files` (≈1 ms per image) but it also catches the
+    truncated JPEGs that only fail mid-epoch: `--overwrite` calls it before the old
+    run is deleted. Datasets that are not image files need nothing.
+    """
+    if config.dataset != "folder" or config.skip_corrupt:
+        return
+    root, files = folder_files(config.data_dir)
+    for split, size in (("train", config.train_size), ("eval", config.eval_size)):
+        for relative in split_folder_files(files)[split][:size]:
+            path = os.path.join(root, *relative.split("/"))
+            try:
+                with Image.open(path) as image:
+                    image.load()
+            # Pillow raises many exception types on malformed data; each means "unreadable".
+            except Exception as error:  # pylint: disable=broad-except
+                raise DataError(corrupt_image_message(path, describe(error))) from None
+
+
+def stable_fraction(relative_path):
+    """A number in [0, 1) fixed by the path alone (SHA-256), the same on every machine."""
+    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def split_folder_files(relative_paths):
+    """Splits files by a stable hash of their relative path: ≈90 % train, ≈10 % eval.
+
+    A file is eval when `stable_fraction(path) < FOLDER_EVAL_FRACTION`, so adding files never
+    moves others. With 2 or more files, each split gets at least one: the lowest-scoring
+    train file moves to eval, or the highest-scoring eval file moves to train.
+
+    Args:
+        relative_paths: sequence of str.
+
+    Returns:
+        dict. "train" and "eval" → sorted lists of relative paths.
+    """
+    scores = {path: stable_fraction(path) for path in relative_paths}
+    splits = {"train": [], "eval": []}
+    for path, score in scores.items():
+        splits["eval" if score < FOLDER_EVAL_FRACTION else "train"].append(path)
+    if len(scores) >= 2 and not splits["eval"]:
+        splits["eval"].append(
+            splits["train"].pop(int(np.argmin([scores[p] for p in splits["train"]])))
+        )
+    if len(scores) >= 2 and not splits["train"]:
+        splits["train"].append(
+            splits["eval"].pop(int(np.argmax([scores[p] for p in splits["eval"]])))
+        )
+    return {split: sorted(paths) for split, paths in splits.items()}
+
+
+def folder_classes(relative_paths):
+    """Class names: the sorted top-level sub-directories that hold images."""
+    return sorted({path.split("/")[0] for path in relative_paths if "/" in path})
+
+
+def folder_labels(root, relative_paths, all_paths):
+    """int32 class index of each path, the index of its top-level sub-directory."""
+    classes = folder_classes(all_paths)
+    if not classes:
+        raise DataError(
+            f"labels=True needs one sub-directory per class under {root!r} (e.g. "
+            f"{root}/cats/1.jpg); the images there are not in sub-directories"
+        )
+    at_root = [path for path in all_paths if "/" not in path]
+    if at_root:
+        raise DataError(
+            f"labels=True needs every image inside a class sub-directory, but {len(at_root)} "
+            f"are directly in {root!r} (first: {at_root[0]}); move them into a class folder"
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[path.split("/")[0]] for path in relative_paths], np.int32)
+
+
+def folder_files(data_dir):
+    """(root, relative image paths) of a folder dataset, or DataError when there are none."""
+    if data_dir is None:
+        raise DataError(
+            "the folder dataset needs data_dir: pass --data-dir DIR with a directory of images "
+            f"({', '.join(IMAGE_EXTENSIONS)}; sub-directories are searched)"
+        )
+    root = existing_dir(data_dir, "folder")
+    files = list_image_files(root)
+    if files:
+        return root, files
+    others = sum(len(names) for _, _, names in os.walk(root))
+    what = f"has {others} files but no image" if others else "is empty"
+    raise DataError(
+        f"{root!r} {what}; put {', '.join(IMAGE_EXTENSIONS)} files there (sub-directories are "
+        f"searched) or pass another --data-dir"
+    )
+
+
+def folder_dataset(split, size, data_dir, options):
+    root, files = folder_files(data_dir)
+    chosen = split_folder_files(files)[two_way(split)][:size]
+    if not chosen:
+        raise DataError(
+            f"{root!r} has only {len(files)} image, so its {two_way(split)} split is empty; "
+            f"add images (each split needs one, so at least 2)"
+        )
+    if options.labels:
+        labels = folder_labels(root, chosen, files)
+    else:
+        labels = np.zeros(len(chosen), np.int32)
+    paths = [os.path.join(root, *path.split("/")) for path in chosen]
+    return file_pipeline(paths, labels, repr(root), None, options)
