@@ -1,6 +1,6 @@
 """Generation from a trained autoencoder: samplers fitted on codes, and decoding.
 
-The protocols of the official code (`../shared/reference/irmae-facts.md`):
+The protocols of the official code (docs/paper.md, "Evaluation protocols"):
 
 - MVG: fit the mean and full covariance of the eval codes, sample, decode.
 - GMM: scikit-learn `GaussianMixture`, 4 components, full covariance.

@@ -693,3 +693,68 @@ class TestInfoAndArrays:
         expected_images, expected_factors = data.generate_shapes(10, seed=7, split="eval")
         np.testing.assert_array_equal(images, expected_images)
         np.testing.assert_array_equal(factors, expected_factors)
+
+
+class TestOnePreprocessing:
+    def test_a_non_square_image_gets_the_same_codes_in_training_and_in_export_encode(self, tmp_path):
+        import irmae_keras
+        from export import encoding
+        from export.images import IMAGE_EXTENSIONS  # noqa: F401  (the same rule for both)
+
+        rng = np.random.default_rng(3)
+        folder = tmp_path / "photos"
+        folder.mkdir()
+        for i in range(20):  # 50 wide, 30 high: a centre crop, then a resize
+            Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        trained = data.load_arrays("folder", "eval", data_dir=str(folder), image_shape=(32, 32, 3))
+        eval_names = data.split_folder_files(data.list_image_files(str(folder)))["eval"]
+        spec = {"height": 32, "width": 32, "channels": 3, "low": 0.0, "high": 1.0}
+        deployed = np.stack([encoding.load_image(str(folder / name), spec) for name in eval_names])
+        model = irmae_keras.build_autoencoder("shapes", latent_dim=4)
+        codes_trained = np.asarray(model.encoder(trained))
+        codes_deployed = np.asarray(model.encoder(deployed))
+        assert np.max(np.abs(codes_trained - codes_deployed)) <= 1e-5
+        assert np.max(np.abs(trained - deployed)) <= 1e-6
+
+    def test_exif_orientation_is_applied(self, tmp_path):
+        from export.images import decode_image
+
+        pixels = np.zeros((10, 20, 3), np.uint8)
+        pixels[:, :10] = 255  # left half white
+        image = Image.fromarray(pixels)
+        exif = image.getexif()
+        exif[0x0112] = 6  # "rotate 90° clockwise to view"
+        image.save(tmp_path / "r.jpg", exif=exif, quality=100)
+        upright = decode_image(str(tmp_path / "r.jpg"), (20, 10, 3))
+        assert upright[:10].mean() > 200 and upright[10:].mean() < 50  # white on top once rotated
+
+
+class TestRunEvalImages:
+    def test_a_run_with_seed_3_gets_its_own_eval_images(self):
+        from training.config import RunConfig
+
+        config = RunConfig(dataset="shapes", seed=3, eval_size=8).resolved()
+        images = data.run_eval_images(config, 8)
+        np.testing.assert_array_equal(images, data.generate_shapes(8, seed=3, split="eval")[0])
+        assert not np.array_equal(images, data.generate_shapes(8, seed=0, split="eval")[0])
+
+
+class TestSkipCorruptWarning:
+    def test_the_warning_shows_the_named_files_own_error(self, tmp_path, caplog):
+        from training.data.common import Options
+        from training.data.common import SkippedFiles
+        from training.data.pipeline import readable_files
+
+        first = tmp_path / "a.png"
+        first.write_bytes(b"")
+        _truncate(_save(tmp_path / "b.png", _noise_image(50)))
+        good = _save(tmp_path / "c.png", _noise_image(51))
+        paths = [str(first), str(tmp_path / "b.png"), good]
+        reasons = data.check_image_files(paths)
+        assert len(set(reasons.values())) == 2  # two different errors
+        options = Options(batch_size=1, seed=0, shuffle=False, labels=False, image_shape=(8, 8, 3),
+                          skip_corrupt=True, skipped=SkippedFiles())
+        with caplog.at_level(logging.WARNING, logger="training.data"):
+            kept, _ = readable_files(paths, np.zeros(3), "here", options)
+        assert kept == [good]
+        assert f"(first: {str(first)!r}, {reasons[str(first)]})" in caplog.text

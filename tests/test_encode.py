@@ -15,6 +15,7 @@ from onnx import numpy_helper
 from PIL import Image
 
 from export import encode
+from export import encoding
 from export.errors import run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -237,3 +238,63 @@ def test_runs_without_tensorflow(rgb_encoder, tmp_path):
 def test_names_path():
     assert encode.names_path("out/codes.npy") == "out/codes.names.json"
     assert encode.names_path("codes") == "codes.names.json"
+
+
+class TestNothingIsLost:
+    def test_an_existing_out_file_is_kept_unless_overwrite(self, rgb_encoder, tmp_path, capsys):
+        path = _save(tmp_path / "x.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+        model = tmp_path / "model.keras"
+        model.write_bytes(b"a trained model")
+        code, _, stderr = _encode(["--onnx", rgb_encoder, path, "--out", str(model)], capsys)
+        assert code == 2 and stderr.count("\n") == 1 and "must end in .npy" in stderr
+        out = tmp_path / "codes.npy"
+        out.write_bytes(b"earlier codes")
+        code, _, stderr = _encode(["--onnx", rgb_encoder, path, "--out", str(out)], capsys)
+        assert code == 2 and "already exists; pass --overwrite" in stderr
+        assert out.read_bytes() == b"earlier codes" and model.read_bytes() == b"a trained model"
+        code, _, _ = _encode(["--onnx", rgb_encoder, path, "--out", str(out), "--overwrite"], capsys)
+        assert code == 0 and np.load(out).shape == (1, CODE)
+
+    def test_an_onnx_directory_is_named_as_one(self, tmp_path, capsys):
+        path = _save(tmp_path / "x.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+        code, _, stderr = _encode(["--onnx", str(tmp_path), path, "--out", str(tmp_path / "c.npy")], capsys)
+        assert code == 2 and "is a directory; pass the encoder.onnx" in stderr
+
+    def test_an_autoencoder_onnx_is_refused(self, tmp_path, capsys):
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["image"], ["reconstruction"])], "autoencoder",
+            [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", HEIGHT, WIDTH, 3])],
+            [helper.make_tensor_value_info("reconstruction", TensorProto.FLOAT, ["batch", HEIGHT, WIDTH, 3])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        helper.set_model_props(model, {"layout": "NHWC", "image_size": json.dumps([HEIGHT, WIDTH, 3]),
+                                       "value_range": json.dumps([0.0, 1.0])})
+        onnx.save(model, str(tmp_path / "autoencoder.onnx"))
+        path = _save(tmp_path / "x.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+        code, _, stderr = _encode(["--onnx", str(tmp_path / "autoencoder.onnx"), path,
+                                   "--out", str(tmp_path / "c.npy")], capsys)
+        assert code == 2 and "is not an image encoder" in stderr and not (tmp_path / "c.npy").exists()
+
+    def test_dir_searches_sub_folders_as_training_does(self, rgb_encoder, tmp_path, capsys):
+        root = tmp_path / "photos"
+        (root / "a" / "b").mkdir(parents=True)
+        (root / ".hidden").mkdir()
+        for name in ("1.png", "a/2.png", "a/b/3.jpg", ".hidden/4.png"):
+            _save(root / name, np.full((HEIGHT, WIDTH, 3), 9, "uint8"))
+        code, _, _ = _encode(["--onnx", rgb_encoder, "--dir", str(root), "--out", str(tmp_path / "c.npy")],
+                             capsys)
+        names = json.loads((tmp_path / "c.names.json").read_text())
+        assert code == 0 and [os.path.relpath(n, root) for n in names] == ["1.png", "a/2.png", "a/b/3.jpg"]
+
+    def test_codes_are_streamed_one_batch_of_images_at_a_time(self, rgb_encoder, tmp_path, monkeypatch):
+        rng = np.random.default_rng(1)
+        paths = [_save(tmp_path / f"{i}.png", rng.integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8))
+                 for i in range(7)]
+        session, spec = encoding.open_session(rgb_encoder)
+        whole, _ = encoding.encode_files(session, paths, spec, report=None, batch_size=64)
+        stacked = []
+        real_stack = np.stack
+        monkeypatch.setattr(encoding.np, "stack", lambda arrays: stacked.append(len(arrays)) or real_stack(arrays))
+        streamed, names = encoding.encode_files(session, paths, spec, report=None, batch_size=3)
+        assert stacked == [3, 3, 1] and names == paths
+        np.testing.assert_allclose(streamed, whole, atol=1e-6)

@@ -376,3 +376,41 @@ def test_help_reads_as_documentation():
     assert "%%" not in text and "what to compute (default: all)" in text
     assert "generated ones, at least 2, at most the eval images used (default: 10000)" in text
     assert all(f" {task} " in text for task in ("spectrum", "reconstruction", "interpolation", "pca", "fid"))
+
+
+class TestEvalSizeRules:
+    @pytest.fixture
+    def fake_run(self, tmp_path):
+        from training.config import RunConfig
+
+        run = tmp_path / "run"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps(
+            RunConfig(dataset="shapes", run_name="run", eval_size=24).resolved().document()))
+        (run / "model.keras").write_bytes(b"")
+        return str(run)
+
+    def test_each_task_needs_only_what_it_uses(self, fake_run):
+        assert evaluate.parse_settings([fake_run, "--task", "spectrum", "--eval-size", "2"]).eval_size == 2
+        assert evaluate.parse_settings([fake_run, "--task", "spectrum"]).eval_size == 24  # the run's
+        with pytest.raises(UsageError, match="--eval-size must be an integer >= 5 for --task pca; got 4"):
+            evaluate.parse_settings([fake_run, "--task", "pca", "--eval-size", "4"])
+
+    def test_a_size_that_cannot_fit_in_memory_is_refused_before_any_work(self, fake_run, tmp_path):
+        with pytest.raises(UsageError, match=r"--eval-size 1000000000 needs about .* GiB .* use at most \d+"):
+            evaluate.parse_settings([fake_run, "--eval-size", "1000000000", "--out", str(tmp_path / "o")])
+        assert not (tmp_path / "o").exists()
+
+    def test_grids_shrink_to_a_small_eval_set(self):
+        import irmae_keras
+        from tests.helpers import random_images
+
+        model = irmae_keras.build_autoencoder("shapes", latent_dim=4)
+        images = random_images((32, 32, 3), batch=12)
+        run = evaluation.EvaluatedRun("run", None, model, images, np.asarray(model.encoder(images), "float64"))
+        results = evaluation.Results()
+        evaluation.reconstruction_task(run, None, results)
+        evaluation.interpolation_task(run, None, results)
+        assert results.grids["reconstruction.png"].shape[:2] == (2 * 32, 10 * 32)  # 10 pairs shown
+        assert results.grids["interpolation.png"].shape[0] == 6 * 32  # 6 pairs of the 12 images
+        assert results.entries["reconstruction"]["num_images"] == 12

@@ -10,7 +10,7 @@ class TestFlops:
     @pytest.mark.parametrize(
         "preset, forward, train",
         [
-            # Hand count from the layer lists in reference/irmae-facts.md.
+            # Hand count from the layer lists in docs/paper.md.
             ("shapes", 26_873_856, 79_835_136),
             ("mnist", 49_086_464, 146_997_248),
             ("celeb_a", 4_128_243_712, 12_372_148_224),

@@ -164,7 +164,7 @@ def test_the_rule_catches_an_upward_import_a_cycle_and_a_private_name(tmp_path):
     assert "private name(s) _main of training.fit" in found
 
 
-@pytest.mark.parametrize("module", ["export.encode", "export.manifest", "export.images"])
+@pytest.mark.parametrize("module", ["export.encode", "export.encoding", "export.manifest", "export.images"])
 def test_the_deploy_path_imports_without_tensorflow(module):
     import subprocess
     import sys

@@ -1,6 +1,7 @@
 """The training CLI end to end on tiny shapes runs (seconds each)."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.helpers import random_images
 from training import trainer
@@ -94,6 +96,18 @@ class TestRunDirectory:
         before = os.path.getmtime(os.path.join(export_dir, "manifest.json"))
         trainer.train(_tiny_config(tmp_path, export=True, epochs=1))
         assert os.path.getmtime(os.path.join(export_dir, "manifest.json")) == before
+        # A finished run whose export (or figures) went missing gets them back, and a
+        # leftover staging folder of a killed export is cleaned up.
+        import shutil
+
+        shutil.rmtree(export_dir)
+        os.remove(os.path.join(result.run_dir, "figures", "spectrum.png"))
+        os.makedirs(os.path.join(result.run_dir, ".export.staging-killed"))
+        again = trainer.train(_tiny_config(tmp_path, export=True, epochs=1))
+        assert again.exported and again.resumed_from_epoch == 0
+        assert os.path.exists(os.path.join(export_dir, "encoder.onnx"))
+        assert os.path.exists(os.path.join(result.run_dir, "figures", "spectrum.png"))
+        assert not [n for n in os.listdir(result.run_dir) if n.startswith(".export.")]
 
     def test_no_export_skips_the_hook(self, tmp_path):
         called = []
@@ -154,6 +168,21 @@ class TestRunDirectory:
         model = keras.models.load_model(run_dir / "model.keras")
         assert all(np.all(np.isfinite(w)) for w in model.get_weights())
         assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+        # The backup keeps epoch 1, so the same command resumes there, not at epoch 1.
+        from training.checkpointing import AtomicBackupAndRestore
+
+        assert AtomicBackupAndRestore.saved_epoch(str(run_dir / "backup")) == 1
+
+    def test_a_nan_in_the_first_epoch_says_nothing_was_kept(self, tmp_path, monkeypatch):
+        class PoisonFirstBatch(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                for weight in self.model.trainable_weights:
+                    weight.assign(np.full(weight.shape, np.nan))
+
+        original = trainer._callbacks
+        monkeypatch.setattr(trainer, "_callbacks", lambda *a: [PoisonFirstBatch()] + original(*a))
+        with pytest.raises(RunFailed, match="in epoch 1: .*no epoch finished, so nothing was kept"):
+            trainer.train(_tiny_config(tmp_path, epochs=2))
 
 
 def test_spectrum_and_eval_mse_cover_every_eval_image(tmp_path, capsys):
@@ -344,3 +373,52 @@ class TestCommandLine:
         assert result.returncode == 1, result.stderr[-2000:]
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("training.fit: error: training stopped in epoch 1: the loss became NaN")
+
+
+class TestSpectrumSummary:
+    def test_long_spectra_are_cut_and_a_small_eval_set_is_named(self, tmp_path, capsys):
+        config = RunConfig(dataset="shapes", latent_dim=40).resolved()
+        model = trainer.build_model(config)
+        document = trainer.write_spectrum(model, config, RunDir(str(tmp_path)), random_images((32, 32, 3), batch=20))
+        out = capsys.readouterr().out
+        values_line = next(line for line in out.splitlines() if line.startswith("normalised singular values"))
+        assert len(values_line.split(":")[1].split("...")[0].split()) == trainer.PRINTED_SINGULAR_VALUES
+        assert "(8 more in" in values_line
+        assert "note: 20 eval codes for a latent size of 40: the rank cannot exceed 19" in out
+        assert len(document["singular_values"]) == 40
+
+    def test_grey_reconstructions_are_said_plainly(self):
+        images = np.zeros((4, 8, 8, 3), "float32")
+        images[:, 2:6, 2:6, 0] = 1.0  # red squares
+        grey = np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
+        notes = trainer.spectrum_notes(np.zeros((4, 2)), {"colour_kept": 0.0})
+        assert any("nearly grey" in note for note in notes)
+        assert trainer.spectrum_notes(np.zeros((4, 2)), {"colour_kept": 1.0}) == []
+        from irmae_keras import analysis
+
+        assert analysis.colour_kept(grey, images) == 0.0
+
+
+class TestDefaultRunNames:
+    def test_the_quickstart_and_the_paper_run_get_different_names(self):
+        quickstart = RunConfig(train_size=20000, eval_size=2000, epochs=10).resolved().run_name
+        paper = RunConfig().resolved().run_name
+        assert paper == "shapes-irmae-l2-n32-s0"
+        assert quickstart == "shapes-irmae-l2-n32-s0-train20000-eval2000-ep10"
+
+    def test_a_run_name_with_odd_characters_builds_a_model(self):
+        config = RunConfig(lr=1e12, optimizer="sgd", latent_dim=4).resolved()
+        assert "+" not in config.run_name
+        trainer.build_model(dataclasses.replace(config, run_name="a+b c"))
+
+
+class TestFolderSteps:
+    def test_a_folder_epoch_knows_its_steps(self, tmp_path):
+        from training import data
+
+        rng = np.random.default_rng(0)
+        for i in range(30):
+            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        dataset = data.load_dataset("folder", "train", 8, data_dir=str(tmp_path), image_shape=(32, 32, 3))
+        batches = sum(1 for _ in dataset)
+        assert int(dataset.cardinality()) == batches  # Keras' progress bar and steps match the data

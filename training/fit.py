@@ -48,7 +48,7 @@ def build_parser():
     data.add_argument("--eval-size", type=int, metavar="N", help="number of eval images (default: all; 10 000 generated for shapes)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=run_config.MODELS, help=f"variant (default: {defaults.model})")
-    model.add_argument("--architecture", choices=run_config.ARCHITECTURES, help="encoder/decoder (default: the dataset's)")
+    model.add_argument("--architecture", choices=run_config.ARCHITECTURES, help="encoder/decoder, with its own n and l unless -n/-l are given (default: the dataset's; a folder gets the celeb_a model, 64x64x3, a 781 MB model.keras: --architecture shapes trains a few-MB model on 32x32 images)")
     model.add_argument("-l", "--linear-layers", type=int, metavar="L", help="depth of the linear stack (default: the dataset's l for irmae, 0 otherwise)")
     model.add_argument("-n", "--latent-dim", type=int, metavar="N", help="latent size (default: the dataset's n)")
     model.add_argument("--init-scale", type=float, help=f"multiplies the stack's init bound U(-1/sqrt(n), 1/sqrt(n)) (default: {defaults.init_scale})")

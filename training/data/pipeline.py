@@ -206,8 +206,8 @@ def readable_files(paths, labels, where, options):
     if not options.skip_corrupt:
         how = f"{len(unreadable)} of {len(paths)} images in {where} are unreadable; fix them"
         raise DataError(corrupt_image_message(first, reason, how))
-    for path, reason in unreadable.items():
-        options.skipped.add(path, reason)
+    for path, why in unreadable.items():  # `reason` stays the first file's
+        options.skipped.add(path, why)
     logger.warning(
         "skipped %d of %d images in %s that cannot be read (first: %r, %s)",
         len(unreadable),
