@@ -52,3 +52,30 @@ def mirrored_strategy():
     strategy = make_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2, "the CPU is split into two logical devices above"
     return strategy
+
+
+# The settings of the session's tiny trained runs: 64 images, n = 4, two epochs.
+TINY_RUN = dict(train_size=64, eval_size=64, latent_dim=4, batch_size=16, epochs=2, export=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Tiny run directories trained once for the whole session (as graphs, as users do):
+    a shapes IRMAE, a shapes AE and a digits IRMAE (l = 2). Tests read them and write
+    only into their own sub-folders (evaluation/, classification/)."""
+    from tests.helpers import graph_functions
+    from training.config import RunConfig
+    from training.trainer import train
+
+    root = tmp_path_factory.mktemp("tiny-runs")
+    settings = {
+        "shapes": dict(dataset="shapes"),
+        "shapes_ae": dict(dataset="shapes", model="ae", linear_layers=0),
+        "digits": dict(dataset="digits", linear_layers=2),
+    }
+    with graph_functions():
+        return {
+            key: train(RunConfig(output_dir=str(root), run_name=f"tiny-{key}", **TINY_RUN, **values),
+                       quiet=True).run_dir
+            for key, values in settings.items()
+        }

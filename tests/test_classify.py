@@ -13,7 +13,6 @@ from tests.helpers import graph_functions
 from training import classify
 from training.evaluation import classification
 from training import data
-from training import trainer
 from training.config import RunConfig
 from export.errors import UsageError
 from export.errors import run_cli
@@ -22,15 +21,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--epochs", "3", "--patience", "2"]
 
 
-def _train(directory, name, **overrides):
-    values = dict(dataset="digits", train_size=64, eval_size=64, latent_dim=4, linear_layers=2,
-                  batch_size=16, epochs=2, output_dir=str(directory), run_name=name, export=False)
-    values.update(overrides)
-    return trainer.train(RunConfig(**values), quiet=True).run_dir
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_runs):
     with graph_functions():
         root = tmp_path_factory.mktemp("runs")
         shapes = root / "shapes-irmae"
@@ -39,7 +31,7 @@ def runs(tmp_path_factory):
         (shapes / "model.keras").write_bytes(b"")
         document = RunConfig(dataset="shapes", run_name="shapes-irmae").resolved().document()
         (shapes / "config.json").write_text(json.dumps(document))
-        return {"digits": _train(root, "digits-irmae"), "shapes": str(shapes)}
+        return {"digits": tiny_runs["digits"], "shapes": str(shapes)}
 
 
 @pytest.fixture(autouse=True)

@@ -14,38 +14,24 @@ from PIL import Image
 
 from irmae_keras import fid
 from irmae_keras import sampling
+from tests.conftest import TINY_RUN
 from tests.helpers import graph_functions
 from training import data
 from training import evaluate
 from training.evaluation import evaluation
-from training import trainer
 from training.config import RunConfig
 from export.errors import UsageError
 from export.errors import run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EVAL = 64  # eval images: above the 50 the reconstruction grid shows
+EVAL = TINY_RUN["eval_size"]  # the session runs' eval images
 GRID_FILES = ("reconstruction.png", "interpolation.png", "mvg.png", "gmm.png", "pca.png")
 
 
-def _train(directory, name, **overrides):
-    values = dict(dataset="shapes", train_size=64, eval_size=EVAL, latent_dim=4, batch_size=16,
-                  epochs=2, output_dir=str(directory), run_name=name, export=False, quiet=True)
-    values.update(overrides)
-    quiet = values.pop("quiet")
-    return trainer.train(RunConfig(**values), quiet=quiet).run_dir
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Tiny runs: shapes IRMAE, shapes AE (for --compare) and digits IRMAE; trained as graphs."""
-    with graph_functions():
-        root = tmp_path_factory.mktemp("runs")
-        return {
-            "shapes": _train(root, "shapes-irmae"),
-            "shapes_ae": _train(root, "shapes-ae", model="ae", linear_layers=0),
-            "digits": _train(root, "digits-irmae", dataset="digits", linear_layers=2),
-        }
+def runs(tiny_runs):
+    """The session's tiny runs: shapes IRMAE, shapes AE (for --compare) and digits IRMAE."""
+    return tiny_runs
 
 
 @pytest.fixture(autouse=True)
@@ -180,13 +166,13 @@ class TestAllTasksOnShapes:
     def test_compare_overlays_both_runs_with_the_intrinsic_dimension(self, runs, shapes_evaluation):
         document, results = shapes_evaluation
         rows = document["spectrum_compare"]["runs"]
-        assert [row["run_name"] for row in rows] == ["shapes-irmae", "shapes-ae"]
+        assert [row["run_name"] for row in rows] == ["tiny-shapes", "tiny-shapes_ae"]
         assert rows[0]["effective_rank"] == document["spectrum"]["effective_rank"]
         assert document["spectrum_compare"]["intrinsic_dimension"] == 7
         axes = results.figures["spectrum_compare.png"].axes[0]
         labels = [text.get_text() for text in axes.get_legend().get_texts()]
-        assert labels[:2] == [f"shapes-irmae (irmae, l=2): rank {rows[0]['effective_rank']}",
-                              f"shapes-ae (ae, l=0): rank {rows[1]['effective_rank']}"]
+        assert labels[:2] == [f"tiny-shapes (irmae, l=2): rank {rows[0]['effective_rank']}",
+                              f"tiny-shapes_ae (ae, l=0): rank {rows[1]['effective_rank']}"]
         assert any(list(line.get_xdata()) == [7, 7] for line in axes.lines)
         mode, size, _ = _png(os.path.join(_out(runs["shapes"]), "spectrum_compare.png"))
         assert size == (640, 440)

@@ -17,6 +17,7 @@ from training.experiments import registry
 from training.experiments import report
 from training.experiments import runner
 from training.experiments import tables
+from training.rundir import RunDir
 from training.config import RunConfig
 
 pytestmark = pytest.mark.slow
@@ -379,3 +380,20 @@ def test_fid_note_names_each_datasets_set_size():
             dict(config={"dataset": "shapes"}, fid_num_images=2000)]
     assert "N = 2000 (shapes) / 364 (digits) eval images" in tables.fid_note(rows)
     assert "N = 2000 eval images" in tables.fid_note(rows[:1])
+
+
+@pytest.mark.slow
+def test_parallel_runs_train_together_as_processes_and_are_counted_once(tmp_path):
+    import dataclasses
+
+    budget = dataclasses.replace(SMOKE, parallel_runs=2)
+    ctx = context.Context(budget, str(tmp_path / "runs"), str(tmp_path / "out"))
+    trials = [budgets.Trial("AE", budgets.make_config(budget, "shapes", "ae")),
+              budgets.Trial("IRMAE", budgets.make_config(budget, "shapes", "irmae"))]
+    ctx.train_all(trials)
+    assert (ctx.trained_now, ctx.reused) == (2, 0) and ctx.train_seconds > 0
+    for trial in trials:
+        run = RunDir(ctx.train(trial))  # already trained: not again, not counted again
+        assert run.read_status()["state"] == "complete" and run.read_timing()["train_seconds"] > 0
+    assert (ctx.trained_now, ctx.reused) == (2, 0)
+    assert not [name for name in os.listdir(tmp_path / "runs") if name.endswith(".json")]

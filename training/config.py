@@ -17,12 +17,14 @@ import typing
 from export.errors import UsageError
 from export.manifest import package_versions
 from irmae_keras import presets
+from irmae_keras.layers import TYING_MODES
+from irmae_keras.models import VARIANTS
 
 DATASETS = tuple(presets.DATASETS)
-MODELS = ("irmae", "ae", "vae", "ae_l1", "ae_l2")
+MODELS = VARIANTS  # the library's variants
 OPTIMIZERS = ("adam", "adam-keras", "sgd", "rmsprop")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-TYINGS = ("none", "shared", "transpose")
+TYINGS = TYING_MODES
 ARCHITECTURES = ("shapes", "mnist", "celeb_a")
 
 # Dataset → default architecture, the architectures that fit its images, and each

@@ -10,6 +10,7 @@ from training.experiments import __doc__ as DOC
 from training.experiments.budgets import BUDGETS
 from training.experiments.registry import EXPERIMENTS
 from training.experiments.runner import REPORT
+from training.experiments.runner import RESULTS_DIR
 from training.experiments.runner import run_experiments
 
 
@@ -27,9 +28,11 @@ def build_parser():
                              "paper's settings, for a GPU; smoke: seconds, for tests (default: %(default)s)")
     parser.add_argument("--runs-dir", default=os.path.join("saved_models", "experiments"),
                         help="where the runs go; finished runs are reused (default: %(default)s)")
-    parser.add_argument("--out", default=os.path.join("docs", "results"),
-                        help="results directories (default: %(default)s)")
-    parser.add_argument("--report", default=REPORT, help="the assembled report (default: %(default)s)")
+    parser.add_argument("--out",
+                        help=f"results directories (default: {RESULTS_DIR} for the cpu budget, "
+                             f"{RESULTS_DIR}/BUDGET for the others, so budgets never overwrite each other)")
+    parser.add_argument("--report", help=f"the assembled report (default: {REPORT} for the cpu budget, "
+                                          "docs/results-BUDGET.md for the others)")
     return parser
 
 
@@ -41,8 +44,10 @@ def main(argv):
         raise UsageError(
             f"unknown experiment {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}, all or report."
         )
-    run_experiments([n for n in names if n != "report"], BUDGETS[args.budget], args.runs_dir,
-                    args.out, args.report)
+    cpu = args.budget == "cpu"
+    out = args.out or (RESULTS_DIR if cpu else os.path.join(RESULTS_DIR, args.budget))
+    report = args.report or (REPORT if cpu else os.path.join(os.path.dirname(REPORT), f"results-{args.budget}.md"))
+    run_experiments([n for n in names if n != "report"], BUDGETS[args.budget], args.runs_dir, out, report)
     return 0
 
 

@@ -20,6 +20,8 @@ class Budget:
         learning_rates: the sweep's learning rates per optimizer.
         classify_labels / classify_seeds / classify_epochs: the downstream protocol.
         domain_epochs / domain_images: the FID feature network's training.
+        parallel_runs: runs trained at once, each its own process sharing the
+            device (a GPU runs several small models faster together than in turn).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Budget:
     classify_epochs: int
     domain_epochs: int
     domain_images: int
+    parallel_runs: int = 1
 
 
 # Learning rates from each optimizer's usual range up to where it diverges (SGD with
@@ -84,6 +87,8 @@ BUDGETS = {
         learning_rates=SWEEPS,
         classify_labels="10,50,100,500,1000,all", classify_seeds=5, classify_epochs=100,
         domain_epochs=10, domain_images=10_000,
+        # Fig. 2's five runs (AE, AE+L1, AE+L2, IRMAE l=2, l=4) at once on one GPU.
+        parallel_runs=5,
     ),
 }
 

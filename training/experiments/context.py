@@ -1,11 +1,22 @@
 """Where an experiment's runs and results go: training and evaluating its trials."""
 
 import dataclasses
+import json
 import os
 import time
 
 from export.errors import RunFailed
+from export.errors import UsageError
 from training.experiments.budgets import make_config
+
+
+GPU_STEPS_PER_EXECUTION = 64  # a GPU's step of a small model is mostly launch overhead
+
+
+def _gpu_available():
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 class Context:
@@ -18,6 +29,7 @@ class Context:
         self.trained_now = 0
         self.reused = 0
         self.train_seconds = 0.0
+        self._trained = set()  # runs trained by this context (counted once)
 
     def run_dir(self, config):
         return os.path.join(self.runs_dir, config.run_name)
@@ -29,6 +41,8 @@ class Context:
 
         config = dataclasses.replace(trial.config, output_dir=self.runs_dir)
         run = RunDir.of(config)
+        if run.path in self._trained:
+            return run.path
         timing = run.read_timing()
         state = run.read_status().get("state")
         if timing and state in ("complete", "failed"):
@@ -52,6 +66,61 @@ class Context:
         self.trained_now += 1
         self.train_seconds += seconds
         return run.path
+
+    def train_all(self, trials):
+        """Trains the trials' unfinished runs `budget.parallel_runs` at a time, each as
+        its own `python -m training.fit` process sharing the device (XLA and 64 steps
+        per call on a GPU). Nothing happens with `parallel_runs` 1: `train` then trains
+        each run when it is first needed."""
+        from training.rundir import RunDir
+
+        if self.budget.parallel_runs <= 1:
+            return
+        pending = {}
+        for trial in trials:
+            config = dataclasses.replace(trial.config, output_dir=self.runs_dir)
+            run = RunDir.of(config)
+            if run.read_status().get("state") not in ("complete", "failed") or not run.read_timing():
+                pending[run.path] = (config, run)
+        waiting = list(pending.values())
+        while waiting:
+            wave, waiting = waiting[:self.budget.parallel_runs], waiting[self.budget.parallel_runs:]
+            self._train_processes(wave)
+
+    def _train_processes(self, wave):
+        import subprocess
+        import sys
+        import tempfile
+
+        gpu = _gpu_available()
+        os.makedirs(self.runs_dir, exist_ok=True)
+        processes = []
+        for config, run in wave:
+            if gpu:
+                config = dataclasses.replace(config, jit_compile=True, steps_per_execution=GPU_STEPS_PER_EXECUTION)
+            handle, path = tempfile.mkstemp(prefix=f".{config.run_name}.", suffix=".json", dir=self.runs_dir)
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                json.dump(config.document(), file)
+            environment = dict(os.environ, TF_FORCE_GPU_ALLOW_GROWTH="true", TF_CPP_MIN_LOG_LEVEL="2")
+            command = [sys.executable, "-m", "training.fit", "--config", path, "--quiet"]
+            log = open(os.path.join(self.runs_dir, f".{config.run_name}.log"), "w", encoding="utf-8")
+            processes.append((run, path, log, time.time(),
+                              subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)))
+        for run, path, log, start, process in processes:
+            code = process.wait()
+            seconds = time.time() - start
+            log.close()
+            os.remove(path)
+            with open(log.name, encoding="utf-8") as handle:
+                last = (handle.read().strip().splitlines() or [""])[-1]
+            if code == 2:
+                raise UsageError(f"training {run.path} failed: {last}")
+            if code not in (0, 1):
+                raise RuntimeError(f"training {run.path} ended with exit code {code}; see {log.name}")
+            run.write_timing({"train_seconds": seconds, **({"failure": last} if code == 1 else {})})
+            self._trained.add(run.path)
+            self.trained_now += 1
+            self.train_seconds += seconds
 
     def domain_features(self, dataset, image_shape):
         """One FID feature network per dataset, shared by every run it scores."""

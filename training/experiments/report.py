@@ -261,6 +261,14 @@ SUMMARIES = (summary_rank, summary_init_and_optimizer, summary_depth_and_tying,
              summary_latent_and_generation, summary_downstream)
 
 
+def _optimizer_line(document):
+    """Which Adam trained the section's runs (results before the field used Keras')."""
+    if document.get("adam_epsilon_placement", "keras") == "pytorch":
+        return "Adam: PyTorch's update, as the official code (FusedAdam; docs/replay.md)."
+    return ("Adam: **Keras' placement of ε**, which drifts from the official code in the first "
+            "steps (docs/replay.md); these numbers are from before the fix and are being regenerated.")
+
+
 def _section(name, document, out_root, report_dir):
     minutes = document["seconds"]["this_call"] / 60
     training = document["seconds"]["training_all_runs"] / 60
@@ -273,7 +281,7 @@ def _section(name, document, out_root, report_dir):
         + (f", GPUs {', '.join(hw['gpus'])}" if hw["gpus"] else ", no GPU")
         + f"; TensorFlow {hw['tensorflow']}. This call took {minutes:.1f} min "
         f"({runs['trained_now']} runs trained, {runs['reused']} reused from other experiments); "
-        f"training all of its runs took {training:.1f} min.",
+        f"training all of its runs took {training:.1f} min. {_optimizer_line(document)}",
         "",
         document["table"],
         "",

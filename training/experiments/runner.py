@@ -30,6 +30,7 @@ def hardware():
 
 
 REPORT = "docs/results.md"
+RESULTS_DIR = os.path.join("docs", "results")
 
 
 def run_experiments(names, budget, runs_dir, out_root, report_path=REPORT):
