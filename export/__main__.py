@@ -7,6 +7,7 @@ from export.errors import ArgumentParser
 from export.errors import UsageError
 from export.errors import import_tensorflow_quietly
 from export.errors import run_cli
+from export.manifest import FORMATS
 
 DESCRIPTION = """\
 Exports a trained irmae_keras autoencoder for deployment.
@@ -22,11 +23,15 @@ directory receives:
   autoencoder.onnx     image -> reconstruction
   encoder_rankK.onnx   image -> K principal coordinates of the code   (--rank auto|K)
   decoder_rankK.onnx   K coordinates -> image                          (--rank auto|K)
+  encoder.tflite       image -> code  (LiteRT, float32, dynamic batch)
+  decoder.tflite       code -> image
+  encoder_int8.tflite  the same with dynamic-range int8 weights, error recorded (--int8)
+  decoder_int8.tflite
   manifest.json        sha256 and size of each artifact, input/output names and shapes,
                        parity figures, effective rank, dataset, versions
 
-Every artifact is run in TensorFlow / onnxruntime at batch sizes 1 and 7 and must match
-the Keras model to 1e-4 (max abs diff; relative to the values' scale beyond 1). Everything
+Every artifact is run in TensorFlow / onnxruntime / the LiteRT interpreter at batch sizes 1
+and 7 and must match the Keras model to 1e-4 (int8: 0.1, its real error is recorded) (max abs diff; relative to the values' scale beyond 1). Everything
 is written in a staging directory and renamed into place only when all checks pass: a
 failed export leaves nothing behind, and --overwrite replaces an old export only then.
 """
@@ -80,6 +85,13 @@ def build_parser():
         help="eval images used for the checks, effective rank and compact models "
              "(default: %(default)s)")
     parser.add_argument(
+        "--format", default=",".join(FORMATS), metavar="LIST",
+        help="comma-separated formats to write: savedmodel, onnx, litert (default: %(default)s)")
+    parser.add_argument(
+        "--int8", action="store_true",
+        help="also write LiteRT files with dynamic-range int8 weights, their error measured "
+             "on the eval images and recorded in the manifest (default: off)")
+    parser.add_argument(
         "--overwrite", action="store_true",
         help="replace an existing export directory, once the new export has passed every "
              "check (default: refuse)")
@@ -126,11 +138,13 @@ def main(argv):
     import contextlib
 
     from export import onnx as onnx_export
+    from export.api import check_formats
     from export.api import parse_rank
     from export.atomic import check_writable_dir
 
     # Cheap checks first, before TensorFlow loads and before anything is touched.
     rank = parse_rank(args.rank)
+    formats = check_formats(args.format.split(","))
     onnx_export.check_opset(args.opset)
     model_path, run = _locate(args.source)
     config = run.check() if run else None
@@ -152,7 +166,8 @@ def main(argv):
         dataset, images = _eval_images(args, run, config, model)
         manifest = export_model(
             model, out, eval_images=images, dataset=dataset, rank=rank,
-            opset=args.opset, overwrite=args.overwrite, absorb=args.absorb,
+            opset=args.opset, overwrite=args.overwrite, absorb=args.absorb, formats=formats,
+            int8=args.int8,
             source={"path": os.path.abspath(model_path), "sha256": sha256_file(model_path),
                     "run_dir": run and os.path.abspath(run.path),
                     "config": config.to_dict() if config else None},

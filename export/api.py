@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 import irmae_keras
+from export import litert
 from export import onnx as onnx_export
 from export import savedmodel
 from export import verify
@@ -20,19 +21,30 @@ from export.errors import UsageError
 from export.manifest import fingerprint
 from export.manifest import FORMAT
 from export.manifest import FORMAT_VERSION
+from export.manifest import FORMATS
 from export.manifest import package_versions
 from export.manifest import write_manifest
 from export.source import check_model
 from irmae_keras.analysis import code_pca
 from irmae_keras.folding import compact_autoencoder
 from irmae_keras.folding import fold_linear_stack
+from irmae_keras.presets import RANK_THRESHOLD
 
 
-RANK_THRESHOLD = 0.01
 PREDICT_BATCH = 256
 SAVEDMODEL_DIR = "savedmodel"
 # ONNX file stem → the SavedModel signature of the same computation (and its names).
 SIGNATURE_OF = {"encoder": "encode", "decoder": "decode", "autoencoder": "reconstruct"}
+
+
+def check_formats(formats):
+    """The formats as a tuple, or a UsageError naming the unknown one."""
+    formats = tuple(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"--format takes a comma-separated list of {', '.join(FORMATS)}; "
+                         f"got {','.join(formats) or 'nothing'}.")
+    return formats
 
 
 def parse_rank(rank):
@@ -163,6 +175,29 @@ def _write_full_onnx(staging, folded, model, evaluation, *, opset, metadata):
     ]
 
 
+def _write_litert(staging, folded, model, evaluation, *, quantize):
+    """encoder/decoder `.tflite` (float32, or `_int8` with dynamic-range int8 weights),
+    each run in the LiteRT interpreter against the Keras model."""
+    artifacts = []
+    for part, keras_model, reference, inputs in (
+            ("encoder", folded.encoder, model.encoder, evaluation.images),
+            ("decoder", folded.decoder, model.decoder, evaluation.codes)):
+        name = f"{part}{'_int8' if quantize else ''}.tflite"
+        path = os.path.join(staging, name)
+        litert.write_litert(keras_model, path, quantize=quantize)
+        parity = verify.check_parity(name, litert.runner(path), _runner(reference), inputs,
+                                     tolerance=litert.INT8_TOLERANCE if quantize else None)
+        entry = {**fingerprint(staging, name), "format": "litert", **litert.describe(path),
+                 "weights": "int8 (dynamic range)" if quantize else "float32", "parity": parity}
+        if quantize:  # the accuracy cost, on every eval image
+            output = litert.runner(path)(inputs)
+            want = _predict(reference, inputs)
+            entry["int8_cost"] = {"max_abs_diff": verify.max_abs_diff(output, want),
+                                  "mean_abs_diff": float(np.mean(np.abs(output - want)))}
+        artifacts.append(entry)
+    return artifacts
+
+
 def _write_compact(staging, folded, evaluation, folded_codes, rank, *, opset, metadata):
     """The rank-K ONNX pair, checked, and how well the compact path reconstructs."""
     encoder, decoder = compact_autoencoder(folded, folded_codes, rank)
@@ -187,7 +222,7 @@ def _write_compact(staging, folded, evaluation, folded_codes, rank, *, opset, me
 
 
 def export_model(model, out_dir, *, eval_images, dataset=None, rank="full", opset=17,
-                 overwrite=False, absorb=False, source=None):
+                 overwrite=False, absorb=False, source=None, formats=FORMATS, int8=False):
     """Exports a trained `Autoencoder` as a SavedModel and ONNX files, verified.
 
     The linear stack is folded first; every artifact is then checked against
@@ -212,6 +247,12 @@ def export_model(model, out_dir, *, eval_images, dataset=None, rank="full", opse
             Dense. Defaults to False.
         source: dict or None. Where the model came from (`path`, `sha256`, ...),
             recorded in the manifest. Defaults to None.
+        formats: tuple of str. Which of `FORMATS` to write: `"savedmodel"`, `"onnx"`
+            (encoder, decoder, autoencoder and the compact pair), `"litert"`
+            (`encoder.tflite`, `decoder.tflite`). Defaults to all three.
+        int8: bool. Also write `encoder_int8.tflite` / `decoder_int8.tflite` with
+            dynamic-range int8 weights and record their measured error. Defaults to
+            False.
 
     Returns:
         The manifest (dict), also written as `out_dir/manifest.json`.
@@ -227,6 +268,7 @@ def export_model(model, out_dir, *, eval_images, dataset=None, rank="full", opse
     ```
     """
     rank = parse_rank(rank)
+    formats = check_formats(formats)
     check_model(model)
     resolve_rank(rank, model.latent_dim)
     onnx_export.check_opset(opset)
@@ -246,13 +288,18 @@ def export_model(model, out_dir, *, eval_images, dataset=None, rank="full", opse
                                  dataset=dataset, version=irmae_keras.__version__)
 
     with staged_directory(out_dir, overwrite) as staging:
-        artifacts = [
-            _write_savedmodel(staging, folded, model, evaluation),
-            *_write_full_onnx(staging, folded, model, evaluation, opset=opset,
-                              metadata=metadata),
-        ]
+        artifacts = []
+        if "savedmodel" in formats:
+            artifacts.append(_write_savedmodel(staging, folded, model, evaluation))
+        if "onnx" in formats:
+            artifacts += _write_full_onnx(staging, folded, model, evaluation, opset=opset,
+                                          metadata=metadata)
+        if "litert" in formats:
+            artifacts += _write_litert(staging, folded, model, evaluation, quantize=False)
+            if int8:
+                artifacts += _write_litert(staging, folded, model, evaluation, quantize=True)
         compact = None
-        if rank_k:
+        if rank_k and "onnx" in formats:
             compact, compact_artifacts = _write_compact(
                 staging, folded, evaluation, folded_codes, rank_k, opset=opset,
                 metadata=metadata)

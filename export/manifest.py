@@ -13,6 +13,8 @@ from export.atomic import write_file_atomic
 MANIFEST = "manifest.json"
 FORMAT = "irmae-keras-export"
 FORMAT_VERSION = 1
+# The artifact formats an export can hold.
+FORMATS = ("savedmodel", "onnx", "litert")
 PACKAGES = (
     "irmae-keras", "tensorflow", "keras", "numpy", "tensorflow-datasets",
     "tensorflow-probability", "tf2onnx", "onnx", "onnxruntime", "scikit-learn",

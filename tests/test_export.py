@@ -33,7 +33,7 @@ from export.errors import run_cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LATENT = 4
 EVAL = 64
-FULL_FILES = {"encoder.onnx", "decoder.onnx", "autoencoder.onnx"}
+FULL_FILES = {"encoder.onnx", "decoder.onnx", "autoencoder.onnx", "encoder.tflite", "decoder.tflite"}
 
 
 def _np(x):
@@ -157,7 +157,7 @@ def test_manifest_records_parity_rank_dataset_and_versions(exported, trained, ev
     for artifact in manifest["artifacts"]:
         entries = artifact["signatures"].values() if "signatures" in artifact else [artifact]
         parities += [entry["parity"] for entry in entries]
-    assert len(parities) == 3 + 3 + 2
+    assert len(parities) == 3 + 3 + 2 + 2  # SavedModel signatures, ONNX files, compact pair, LiteRT
     for parity in parities:
         assert set(parity) == {"1", "7"}
         assert all(0 <= diff <= 1e-4 for diff in parity.values())
@@ -484,6 +484,7 @@ def test_a_bad_rank_is_rejected(trained, rank, message, capsys):
     (["--opset", "12"], "--opset must be an integer from 13 to 18"),
     (["--opset", "x"], "argument --opset: invalid int value: 'x'"),
     (["--eval-size", "3"], "--eval-size must be an integer >= 7"),
+    (["--format", "onnx,tflite"], "--format takes a comma-separated list of savedmodel, onnx, litert; got onnx,tflite."),
 ])
 def test_bad_options_are_rejected(trained, argv, message, capsys):
     _, run_dir = trained
@@ -596,3 +597,33 @@ def test_importing_export_does_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+class TestLiteRT:
+    def test_the_default_export_holds_verified_litert_files(self, exported, eval_images):
+        from export import litert
+
+        out, manifest, _ = exported
+        entries = {a["path"]: a for a in manifest["artifacts"] if a["format"] == "litert"}
+        assert sorted(entries) == ["decoder.tflite", "encoder.tflite"]
+        for name, entry in entries.items():
+            assert entry["weights"] == "float32" and set(entry["parity"]) == {"1", "7"}
+            assert max(entry["parity"].values()) <= manifest["parity_tolerance"]
+            assert entry["inputs"][0]["shape"][0] is None  # a dynamic batch
+        assert manifest_lib.verify_files(out) == []
+        codes = litert.runner(os.path.join(out, "encoder.tflite"))(eval_images[:5])
+        onnx_codes = _session(os.path.join(out, "encoder.onnx")).run(None, {"image": eval_images[:5]})[0]
+        np.testing.assert_allclose(codes, onnx_codes, atol=1e-4)
+
+    @pytest.mark.slow
+    def test_int8_files_record_their_measured_cost(self, trained, eval_images, tmp_path):
+        model, _ = trained
+        manifest = export.export_model(model, str(tmp_path / "e"), eval_images=eval_images[:16],
+                                formats=("litert",), int8=True)
+        entries = {a["path"]: a for a in manifest["artifacts"]}
+        assert sorted(entries) == ["decoder.tflite", "decoder_int8.tflite", "encoder.tflite",
+                                   "encoder_int8.tflite"]
+        for name in ("encoder_int8.tflite", "decoder_int8.tflite"):
+            cost = entries[name]["int8_cost"]
+            assert 0 < cost["mean_abs_diff"] <= cost["max_abs_diff"] < 0.1
+            assert entries[name]["bytes"] < entries[name.replace("_int8", "")]["bytes"] / 2

@@ -217,5 +217,22 @@ class TestFaultInjection:
             assert self._killed_then_finished("export", args, kill_at)
             with open(os.path.join(run.export_dir, "manifest.json")) as handle:
                 manifest = json.load(handle)
-            assert all(os.path.exists(os.path.join(run.export_dir, name)) for name in manifest["artifacts"])
+            assert all(os.path.exists(os.path.join(run.export_dir, a["path"])) for a in manifest["artifacts"])
             assert not [n for n in os.listdir(run.path) if n.startswith(".export.")]
+
+
+class TestExportIsComplete:
+    def test_judged_from_the_manifest_and_the_files(self, tmp_path):
+        from training.rundir import export_is_complete
+
+        export = tmp_path / "export"
+        assert not export_is_complete(str(export))
+        export.mkdir()
+        (export / "encoder.onnx").write_bytes(b"x")
+        (export / "manifest.json").write_text(json.dumps(
+            {"artifacts": [{"path": "encoder.onnx"}, {"path": "savedmodel"}]}))
+        assert not export_is_complete(str(export))  # savedmodel is missing
+        (export / "savedmodel").mkdir()
+        assert export_is_complete(str(export))
+        (export / "manifest.json").write_text("{not json")
+        assert not export_is_complete(str(export))

@@ -287,8 +287,11 @@ def export_is_complete(path):
             manifest = json.load(handle)
     except (OSError, ValueError):
         return False
-    artifacts = manifest.get("artifacts", {}) if isinstance(manifest, dict) else {}
-    return all(os.path.exists(os.path.join(path, name)) for name in artifacts)
+    artifacts = manifest.get("artifacts") if isinstance(manifest, dict) else None
+    if not isinstance(artifacts, list) or not artifacts:
+        return False
+    return all(isinstance(entry, dict) and os.path.exists(os.path.join(path, str(entry.get("path"))))
+               for entry in artifacts)
 
 
 def check_run_dir(run_dir):
