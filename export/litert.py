@@ -11,6 +11,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from export.errors import native_stderr_silenced
+
 # An int8 artifact is not held to the float parity tolerance: it is checked to stay within
 # this share of the outputs' scale (a broken conversion), and its real error is recorded.
 INT8_TOLERANCE = 0.1
@@ -48,13 +50,15 @@ def runner(path):
         return interpreter_class()(model_path=path)
 
     def run(batch):
-        engine = interpreter()
-        (source,), (target,) = engine.get_input_details(), engine.get_output_details()
-        engine.resize_tensor_input(source["index"], list(batch.shape))
-        engine.allocate_tensors()
-        engine.set_tensor(source["index"], np.ascontiguousarray(batch, np.float32))
-        engine.invoke()
-        return engine.get_tensor(target["index"])
+        # The interpreter announces its CPU delegate on stderr; a CLI's output stays clean.
+        with native_stderr_silenced():
+            engine = interpreter()
+            (source,), (target,) = engine.get_input_details(), engine.get_output_details()
+            engine.resize_tensor_input(source["index"], list(batch.shape))
+            engine.allocate_tensors()
+            engine.set_tensor(source["index"], np.ascontiguousarray(batch, np.float32))
+            engine.invoke()
+            return engine.get_tensor(target["index"])
 
     return run
 

@@ -1,7 +1,7 @@
 """irmae-keras: the Implicit Rank-Minimizing Autoencoder in TensorFlow/Keras.
 
 Public API:
-    build_autoencoder, Autoencoder, PRESETS, LinearStack, fold_linear_stack,
+    build_autoencoder, Autoencoder (with `from_preset` / `save_to_preset`), list_presets, PRESETS, LinearStack, fold_linear_stack,
     singular_spectrum, effective_rank, the samplers (MultivariateGaussianSampler,
     GaussianMixtureSampler, PCAGridSampler), interpolate, frechet_distance,
     RankMonitor, and the modules `analysis`, `architectures`, `layers`,
@@ -17,6 +17,8 @@ from irmae_keras import layers
 from irmae_keras import models
 from irmae_keras import optimizers
 from irmae_keras import plots
+from irmae_keras import presets
+from irmae_keras import pretrained
 from irmae_keras import sampling
 from irmae_keras.analysis import effective_rank
 from irmae_keras.analysis import singular_spectrum
@@ -30,6 +32,7 @@ from irmae_keras.models import PRESETS
 from irmae_keras.models import VARIANTS
 from irmae_keras.models import Autoencoder
 from irmae_keras.models import build_autoencoder
+from irmae_keras.pretrained import list_presets
 from irmae_keras.sampling import GaussianMixtureSampler
 from irmae_keras.sampling import MultivariateGaussianSampler
 from irmae_keras.sampling import PCAGridSampler
@@ -58,10 +61,13 @@ __all__ = [
     "folding",
     "frechet_distance",
     "interpolate",
+    "list_presets",
     "layers",
     "models",
     "optimizers",
     "plots",
+    "presets",
+    "pretrained",
     "sampling",
     "singular_spectrum",
 ]

@@ -270,6 +270,44 @@ class Autoencoder(keras.Model):
     def test_step(self, data):
         return _reducible_across_workers(self, super().test_step(data))
 
+    @classmethod
+    def from_preset(cls, name_or_dir):
+        """An autoencoder with trained weights: a built-in preset (see
+        `irmae_keras.list_presets()`) or a directory written by `save_to_preset`.
+
+        Works offline: the built-in presets ship inside the package. The model is not
+        compiled; `compile()` sets the paper's training settings.
+
+        Args:
+            name_or_dir: str. A preset name, e.g. `"shapes_irmae_l2"`, or a directory.
+
+        Raises:
+            ValueError: an unknown name, or a missing or corrupt preset (one line).
+
+        Example:
+        ```python
+        model = irmae_keras.Autoencoder.from_preset("shapes_irmae_l2")
+        codes = model.encoder(images)
+        ```
+        """
+        from irmae_keras import pretrained
+
+        model = pretrained.load_preset(name_or_dir)
+        if not isinstance(model, cls):
+            raise ValueError(f"preset {name_or_dir!r} holds a {type(model).__name__}, not a {cls.__name__}.")
+        return model
+
+    def save_to_preset(self, directory, metadata=None):
+        """Writes this model as a preset directory that `from_preset` loads: its config,
+        float32 weights and `metadata` (how it was trained; JSON-ready dict).
+
+        Returns:
+            `directory`.
+        """
+        from irmae_keras import pretrained
+
+        return pretrained.save_preset(self, directory, metadata)
+
     def encode(self, images, **kwargs):
         """Images → codes z (after the stack; the mean for a VAE)."""
         return self.encoder(images, **kwargs)

@@ -15,7 +15,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = {"irmae_keras": 0, "export": 1, "training": 2, "benchmarks": 3}
 CLI_MODULES = {
-    "training.fit", "training.evaluate", "training.classify", "training.experiments.__main__",
+    "training.fit", "training.evaluate", "training.classify", "training.experiments.__main__", "training.pretrained",
     "export.__main__", "export.encode",
 }
 

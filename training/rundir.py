@@ -224,6 +224,30 @@ class RunDir:
             remove_stale_temps(directory)
         recover_staged_directory(self.export_dir)
 
+    def save_preset(self, directory, command):
+        """Writes the run's model as a pretrained preset (`irmae_keras.pretrained`),
+        with what a user of the preset should know: the command that trained it, its
+        settings, and the effective rank and eval MSE of its spectrum."""
+        config, model = self.load()
+        try:
+            with open(self.spectrum_path, encoding="utf-8") as handle:
+                spectrum = json.load(handle)
+        except (OSError, ValueError):
+            raise UsageError(f"{self.path} has no readable {SPECTRUM_FILE}: finish the run first "
+                             "(the same training.fit command writes it).") from None
+        metadata = {
+            "dataset": config.dataset,
+            "command": command,
+            "settings": config.to_dict(),
+            "effective_rank": spectrum["effective_rank"],
+            "entropy_rank": spectrum["entropy_rank"],
+            "eval_mse": spectrum["eval_mse"],
+            "eval_images": spectrum["num_codes"],
+            "colour_kept": spectrum.get("colour_kept"),
+            "optimizer": "adam-keras" if config.optimizer == "adam-keras" else config.optimizer,
+        }
+        return model.save_to_preset(directory, metadata=metadata)
+
     # -------------------------------------------------------------------- lock
 
     @contextlib.contextmanager

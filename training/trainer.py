@@ -361,7 +361,7 @@ def run_export(model, config, run, eval_images):
         source={"path": os.path.abspath(run.model_path), "sha256": sha256_file(run.model_path),
                 "run_dir": os.path.abspath(run.path), "config": config.to_dict()},
     )
-    print(f"exported SavedModel and ONNX to {run.export_dir}")
+    print(f"exported SavedModel, ONNX and LiteRT to {run.export_dir}")
     return manifest
 
 
