@@ -29,6 +29,7 @@ tf.get_logger().setLevel("ERROR")  # predict_on_batch retraces per batch size, b
 
 import irmae_keras  # noqa: E402
 from benchmarks import common  # noqa: E402
+from export import litert  # noqa: E402
 from export import onnx as onnx_export  # noqa: E402
 from export import savedmodel  # noqa: E402
 
@@ -100,6 +101,8 @@ def _runtimes(model, folded, directory, threads):
     onnx_path = os.path.join(directory, "encoder.onnx")
     onnx_export.write_onnx(folded.encoder, onnx_path, input_name="image",
                            output_name="code", opset=17, metadata={})
+    litert_path = os.path.join(directory, "encoder.tflite")
+    litert.write_litert(folded.encoder, litert_path)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(onnx_path, options,
@@ -113,6 +116,7 @@ def _runtimes(model, folded, directory, threads):
         "keras_folded_predict_on_batch": folded.encoder.predict_on_batch,
         "savedmodel": lambda x: encode(image=tf.constant(x))["code"].numpy(),
         "onnxruntime": lambda x: session.run(None, {"image": x})[0],
+        "litert": litert.runner(litert_path),
     }
 
 

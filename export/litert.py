@@ -46,19 +46,20 @@ def runner(path):
     file fails inside the parity check that runs it."""
 
     @functools.cache
-    def interpreter():
-        return interpreter_class()(model_path=path)
-
-    def run(batch):
+    def interpreter(shape):
         # The interpreter announces its CPU delegate on stderr; a CLI's output stays clean.
         with native_stderr_silenced():
-            engine = interpreter()
-            (source,), (target,) = engine.get_input_details(), engine.get_output_details()
-            engine.resize_tensor_input(source["index"], list(batch.shape))
+            engine = interpreter_class()(model_path=path)
+            engine.resize_tensor_input(engine.get_input_details()[0]["index"], list(shape))
             engine.allocate_tensors()
-            engine.set_tensor(source["index"], np.ascontiguousarray(batch, np.float32))
-            engine.invoke()
-            return engine.get_tensor(target["index"])
+        return engine
+
+    def run(batch):
+        engine = interpreter(batch.shape)  # one interpreter per batch shape, allocated once
+        source, target = engine.get_input_details()[0], engine.get_output_details()[0]
+        engine.set_tensor(source["index"], np.ascontiguousarray(batch, np.float32))
+        engine.invoke()
+        return engine.get_tensor(target["index"]).copy()
 
     return run
 

@@ -24,6 +24,7 @@ import keras
 
 from irmae_keras.api_export import irmae_export
 from irmae_keras.utils import atomic_path
+from irmae_keras.utils import write_json_atomic
 
 PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 CONFIG_FILE = "config.json"
@@ -86,14 +87,14 @@ def save_preset(model, directory, metadata=None):
     file atomically. Returns `directory`."""
     os.makedirs(directory, exist_ok=True)
     config = keras.saving.serialize_keras_object(model)
-    _write_json(os.path.join(directory, CONFIG_FILE), config)
+    write_json_atomic(os.path.join(directory, CONFIG_FILE), config)
     with atomic_path(os.path.join(directory, WEIGHTS_FILE)) as temp:
         model.save_weights(temp)
     document = {"architecture": model.architecture, "variant": model.variant,
                 "latent_dim": model.latent_dim, "linear_layers": model.linear_layers,
                 "image_shape": list(model.image_shape), "keras_version": keras.__version__,
                 **(metadata or {})}
-    _write_json(os.path.join(directory, METADATA_FILE), document)
+    write_json_atomic(os.path.join(directory, METADATA_FILE), document)
     return directory
 
 
@@ -103,13 +104,6 @@ def _read_json(path, what):
             return json.load(handle)
     except (OSError, ValueError) as error:
         raise ValueError(f"preset {what}: cannot read {os.path.basename(path)} ({_first_line(error)}).") from None
-
-
-def _write_json(path, document):
-    with atomic_path(path) as temp:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, sort_keys=True)
-            handle.write("\n")
 
 
 def _first_line(error):

@@ -1,6 +1,7 @@
 """Small helpers shared by layers, models and the analysis modules."""
 
 import contextlib
+import json
 import os
 import tempfile
 
@@ -74,6 +75,14 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_json_atomic(path, document):
+    """Writes `document` as indented, key-sorted JSON to `path` through `atomic_path`."""
+    with atomic_path(path) as temp:
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, sort_keys=True)
+            handle.write("\n")
 
 
 _renames = 0

@@ -10,7 +10,7 @@ from training.checkpointing import AtomicModelCheckpoint
 from training.checkpointing import save_model_atomic
 from training.rundir import RunDir
 from training.rundir import remove_stale_temps
-from training.rundir import write_json_atomic
+from irmae_keras.utils import write_json_atomic
 
 
 def _tiny_model():

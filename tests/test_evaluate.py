@@ -275,7 +275,7 @@ def _refused(result, message):
 @pytest.mark.parametrize("args, message", [
     (["--task", "bogus"], "argument --task: invalid choice: 'bogus'"),
     (["--num-samples", "1"], "--num-samples must be an integer >= 2 (a covariance needs 2 images); got 1."),
-    (["--eval-size", "10"], "--eval-size must be an integer >= 50"),
+    (["--eval-size", "3"], "--eval-size must be an integer >= 5 for --task all; got 3."),
     (["--compare", "{missing}"], "{missing} does not exist"),
     (["--task", "gmm", "--compare", "{run}"], "--compare goes with --task spectrum or all"),
     (["--features", "domain", "--inception-weights", "{run}/config.json"], "--inception-weights goes with --features inception"),
@@ -347,7 +347,7 @@ def test_an_unreadable_evaluation_json_is_kept(runs, tmp_path):
     assert os.listdir(out) == ["evaluation.json"] and (out / "evaluation.json").read_text() == "{broken"
 
 
-@pytest.mark.parametrize("run_eval_size, used", [(None, 10_000), (2_000, 2_000), (32, 50)])
+@pytest.mark.parametrize("run_eval_size, used", [(None, 10_000), (2_000, 2_000), (32, 32)])
 def test_the_default_eval_size_follows_the_run(tmp_path, run_eval_size, used):
     (tmp_path / "model.keras").write_bytes(b"")  # parse_settings does not load the model
     config = RunConfig(dataset="shapes", eval_size=run_eval_size).resolved()

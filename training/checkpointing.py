@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from irmae_keras.utils import atomic_path
-from training.rundir import write_json_atomic
+from irmae_keras.utils import write_json_atomic
 
 
 

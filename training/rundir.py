@@ -35,6 +35,7 @@ from export.atomic import check_writable_dir
 from export.atomic import recover_staged_directory
 from export.errors import UsageError
 from irmae_keras.utils import TEMP_PREFIX
+from irmae_keras.utils import write_json_atomic
 from training.config import RunConfig
 
 CONFIG_FILE = "config.json"
@@ -280,16 +281,6 @@ class RunDir:
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def write_json_atomic(path, document):
-    """Writes JSON to `path` through a temp file and a rename."""
-    from irmae_keras.utils import atomic_path
-
-    with atomic_path(path) as temp:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, sort_keys=True)
-            handle.write("\n")
 
 
 def remove_stale_temps(directory):

@@ -286,7 +286,7 @@ def write_spectrum(model, config, run, eval_images):
     import irmae_keras
     from irmae_keras import plots
     from irmae_keras import sampling
-    from training.rundir import write_json_atomic
+    from irmae_keras.utils import write_json_atomic
 
     codes = encode_images(model, eval_images)
     spectrum = irmae_keras.singular_spectrum(codes)
@@ -396,9 +396,10 @@ def train(config, overwrite=False, quiet=False, export_fn=run_export):
     chief = is_chief(strategy)
     with run.lock() if chief else contextlib.nullcontext():
         if chief:
+            # A killed process's temp files and half-swapped export are ours to clean
+            # first; they never make a run directory look like someone else's.
+            run.repair()
             state = plan(run, config, overwrite)
-            if state in ("resume", "complete"):
-                run.repair()
         else:
             state = "resume"
         return _train(config, run, state, chief, strategy, quiet, export_fn)

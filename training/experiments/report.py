@@ -269,6 +269,19 @@ def _optimizer_line(document):
             "steps (docs/replay.md); these numbers are from before the fix and are being regenerated.")
 
 
+def _optimizer_summary(documents):
+    """Which sections the corrected Adam made, while others still carry Keras' ε."""
+    old = [name for name, document in documents.items()
+           if document.get("adam_epsilon_placement", "keras") != "pytorch"]
+    if not old:
+        return []
+    new = [name for name in documents if name not in old]
+    return [f"Optimizer: {', '.join(new) or 'no section yet'} trained with Adam as the official code "
+            f"(PyTorch's ε); {', '.join(old)} still with Keras' placement of ε, from before the fix "
+            "(docs/replay.md), and being regenerated: the summary above mixes both where it "
+            "draws on them.", ""]
+
+
 def _section(name, document, out_root, report_dir):
     minutes = document["seconds"]["this_call"] / 60
     training = document["seconds"]["training_all_runs"] / 60
@@ -309,6 +322,7 @@ def write_report(documents, out_root, report_path):
         "Every number and figure on this page is written by the command shown in its section; "
         "`python -m training.experiments report` rebuilds this page from `docs/results/*/results.json`.",
         "",
+        *_optimizer_summary(documents),
     ]
     for name in EXPERIMENTS:
         if name in documents:

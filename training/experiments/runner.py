@@ -46,7 +46,7 @@ def run_experiments(names, budget, runs_dir, out_root, report_path=REPORT):
 
 def run_experiment(name, budget, runs_dir, out_root):
     """Runs one experiment and writes its results directory; returns its document."""
-    from training.rundir import write_json_atomic
+    from irmae_keras.utils import write_json_atomic
 
     function, question = EXPERIMENTS[name]
     out_dir = os.path.join(out_root, name)
