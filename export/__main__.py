@@ -114,22 +114,6 @@ def _eval_images(args, run, config, model):
                                      image_shape=tuple(model.image_shape))
 
 
-def _locate(path):
-    """`(model_path, run)`: the .keras file and its RunDir (None without a
-    config.json beside it). Checks no more than that the paths exist."""
-    from training.rundir import RunDir
-
-    if not os.path.exists(path):
-        raise UsageError(f"{path} does not exist; pass a run directory or a model .keras file.")
-    if os.path.isdir(path):
-        run = RunDir(path)
-        if not os.path.isfile(run.model_path):
-            raise UsageError(f"{path} is not a run directory: it has no {os.path.basename(run.model_path)}.")
-        return run.model_path, (run if run.has_config() else None)
-    run = RunDir(os.path.dirname(os.path.abspath(path)))
-    return path, (run if run.has_config() and os.path.samefile(run.model_path, path) else None)
-
-
 def main(argv):
     args = build_parser().parse_args(argv)
     if args.eval_size < 7:
@@ -140,13 +124,14 @@ def main(argv):
     from export import onnx as onnx_export
     from export.api import check_formats
     from export.api import parse_rank
+    from training.rundir import locate_model
     from export.atomic import check_writable_dir
 
     # Cheap checks first, before TensorFlow loads and before anything is touched.
     rank = parse_rank(args.rank)
     formats = check_formats(args.format.split(","))
     onnx_export.check_opset(args.opset)
-    model_path, run = _locate(args.source)
+    model_path, run = locate_model(args.source)
     config = run.check() if run else None
     out = args.out or (run.export_dir if run else os.path.join(os.path.dirname(os.path.abspath(model_path)), "export"))
     check_writable_dir(out, "--out")

@@ -402,9 +402,9 @@ def test_parallel_runs_train_together_as_processes_and_are_counted_once(tmp_path
 def test_the_report_says_which_adam_made_each_section():
     new = {"adam_epsilon_placement": "pytorch"}
     old = {}  # results.json from before the field: Keras' placement
-    lines = report._optimizer_summary({"shapes-rank": new, "depth": old})
+    lines = report.optimizer_summary({"shapes-rank": new, "depth": old})
     assert "shapes-rank trained with Adam as the official code" in lines[0]
     assert "depth still with Keras' placement" in lines[0]
-    assert report._optimizer_summary({"shapes-rank": new}) == []
-    assert "PyTorch's update" in report._optimizer_line(new)
-    assert "Keras' placement of ε" in report._optimizer_line(old)
+    assert report.optimizer_summary({"shapes-rank": new}) == []
+    assert "PyTorch's update" in report.optimizer_line(new)
+    assert "Keras' placement of ε" in report.optimizer_line(old)

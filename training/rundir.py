@@ -309,6 +309,21 @@ def export_is_complete(path):
                for entry in artifacts)
 
 
+def locate_model(path):
+    """`(model_path, run)` of a run directory or a `.keras` file: the model file and
+    its RunDir (None without a config.json beside it: a config.json beside a model
+    file makes its folder a run directory). Checks no more than that the paths exist."""
+    if not os.path.exists(path):
+        raise UsageError(f"{path} does not exist; pass a run directory or a model .keras file.")
+    if os.path.isdir(path):
+        run = RunDir(path)
+        if not os.path.isfile(run.model_path):
+            raise UsageError(f"{path} is not a run directory: it has no {MODEL_FILE}.")
+        return run.model_path, (run if run.has_config() else None)
+    run = RunDir(os.path.dirname(os.path.abspath(path)))
+    return path, (run if run.has_config() else None)
+
+
 def check_run_dir(run_dir):
     """`RunDir(run_dir).check()`: the resolved config of a run directory."""
     return RunDir(run_dir).check()

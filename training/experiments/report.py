@@ -261,7 +261,7 @@ SUMMARIES = (summary_rank, summary_init_and_optimizer, summary_depth_and_tying,
              summary_latent_and_generation, summary_downstream)
 
 
-def _optimizer_line(document):
+def optimizer_line(document):
     """Which Adam trained the section's runs (results before the field used Keras')."""
     if document.get("adam_epsilon_placement", "keras") == "pytorch":
         return "Adam: PyTorch's update, as the official code (FusedAdam; docs/replay.md)."
@@ -269,7 +269,7 @@ def _optimizer_line(document):
             "steps (docs/replay.md); these numbers are from before the fix and are being regenerated.")
 
 
-def _optimizer_summary(documents):
+def optimizer_summary(documents):
     """Which sections the corrected Adam made, while others still carry Keras' ε."""
     old = [name for name, document in documents.items()
            if document.get("adam_epsilon_placement", "keras") != "pytorch"]
@@ -294,7 +294,7 @@ def _section(name, document, out_root, report_dir):
         + (f", GPUs {', '.join(hw['gpus'])}" if hw["gpus"] else ", no GPU")
         + f"; TensorFlow {hw['tensorflow']}. This call took {minutes:.1f} min "
         f"({runs['trained_now']} runs trained, {runs['reused']} reused from other experiments); "
-        f"training all of its runs took {training:.1f} min. {_optimizer_line(document)}",
+        f"training all of its runs took {training:.1f} min. {optimizer_line(document)}",
         "",
         document["table"],
         "",
@@ -322,7 +322,7 @@ def write_report(documents, out_root, report_path):
         "Every number and figure on this page is written by the command shown in its section; "
         "`python -m training.experiments report` rebuilds this page from `docs/results/*/results.json`.",
         "",
-        *_optimizer_summary(documents),
+        *optimizer_summary(documents),
     ]
     for name in EXPERIMENTS:
         if name in documents:
