@@ -8,6 +8,7 @@ from export.errors import UsageError
 from export.errors import import_tensorflow_quietly
 from export.errors import run_cli
 from export.manifest import FORMATS
+from export.verify import PARITY_BATCHES
 
 DESCRIPTION = """\
 Exports a trained irmae_keras autoencoder for deployment.
@@ -116,8 +117,9 @@ def _eval_images(args, run, config, model):
 
 def main(argv):
     args = build_parser().parse_args(argv)
-    if args.eval_size < 7:
-        raise UsageError(f"--eval-size must be an integer >= 7; got {args.eval_size}.")
+    needed = max(PARITY_BATCHES)  # the parity checks run a batch of that many images
+    if args.eval_size < needed:
+        raise UsageError(f"--eval-size must be an integer >= {needed}; got {args.eval_size}.")
     import_tensorflow_quietly()  # first: export.api and the run directory use it
     import contextlib
 

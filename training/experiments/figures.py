@@ -5,15 +5,17 @@ import os
 
 from irmae_keras import analysis
 from irmae_keras.presets import RANK_THRESHOLD
+from irmae_keras.presets import intrinsic_dimension
 from training import data
 
 INTERPOLATION_PAIR = (0, 1)
 INTERPOLATION_STEPS = 10
 RECONSTRUCTION_IMAGES = 10
 FIGURE_ZOOM = 3  # image-row figures: 32-pixel images drawn 3x larger, pixels kept sharp
+SHAPES_DIMENSION = intrinsic_dimension("shapes")  # the experiments' dataset
 
 
-def spectra_figure(rows, path, title, intrinsic_dim=7):
+def spectra_figure(rows, path, title, intrinsic_dim=SHAPES_DIMENSION):
     from irmae_keras import plots
 
     spectra = {f"{row['label']} (rank {row['effective_rank']})": row["singular_values"] for row in rows}
@@ -104,7 +106,7 @@ def training_steps(config):
     return math.ceil(images / config.batch_size) * config.epochs
 
 
-def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=7, by_steps=False):
+def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=SHAPES_DIMENSION, by_steps=False):
     """Effective rank of the eval codes after each epoch (the runs' history.csv, logged by
     RankMonitor), one line per trial: is a rank still moving when the budget ends?
     `by_steps` puts training steps on the x-axis, for runs whose epochs differ in size."""
