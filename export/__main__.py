@@ -8,6 +8,7 @@ from export.errors import UsageError
 from export.errors import import_tensorflow_quietly
 from export.errors import run_cli
 from export.manifest import FORMATS
+from export.verify import EXPORT_EVAL_IMAGES
 from export.verify import PARITY_BATCHES
 
 DESCRIPTION = """\
@@ -82,7 +83,7 @@ def build_parser():
         "--data-dir", metavar="D",
         help="data directory for --data (default: the run's config.json)")
     parser.add_argument(
-        "--eval-size", type=int, default=1000, metavar="N",
+        "--eval-size", type=int, default=EXPORT_EVAL_IMAGES, metavar="N",
         help="eval images used for the checks, effective rank and compact models "
              "(default: %(default)s)")
     parser.add_argument(

@@ -12,6 +12,8 @@ from export.errors import UsageError
 FOLD_TOLERANCE = 1e-5
 PARITY_TOLERANCE = 1e-4
 PARITY_BATCHES = (1, 7)
+# Eval images an export is checked on (its effective rank and compact models too).
+EXPORT_EVAL_IMAGES = 1000
 
 
 class ParityError(UsageError):

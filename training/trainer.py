@@ -9,14 +9,15 @@ experiments and benchmarks call it directly. The run directory's files belong to
 import dataclasses
 import json
 import math
-import re
 import os
+import re
 import shutil
 import sys
 import tempfile
 
 from export.errors import RunFailed
 from export.errors import UsageError
+from export.verify import EXPORT_EVAL_IMAGES
 from irmae_keras.presets import RANK_THRESHOLD
 from irmae_keras.presets import intrinsic_dimension
 from training.rundir import RunDir
@@ -28,7 +29,6 @@ RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "data_dir", "jit_co
 SPECTRUM_CODES = 10_000
 PRINTED_SINGULAR_VALUES = 32  # the rest are in spectrum.json
 MONITOR_IMAGES = 1_000
-EXPORT_IMAGES = 1_000  # as `python -m export --eval-size`
 # --steps-per-execution auto: enough batches per compiled call for about this much
 # training work (≈ 0.3 s on 2 CPU cores), at most AUTO_MAX_STEPS. Each call costs
 # ~0.6 ms of Python and callbacks; big steps gain nothing from grouping and keep the
@@ -356,7 +356,7 @@ def run_export(model, config, run, eval_images):
     from export.manifest import sha256_file
 
     manifest = export_model(
-        model, run.export_dir, eval_images=eval_images[:EXPORT_IMAGES],
+        model, run.export_dir, eval_images=eval_images[:EXPORT_EVAL_IMAGES],
         dataset=config.dataset, overwrite=True,
         source={"path": os.path.abspath(run.model_path), "sha256": sha256_file(run.model_path),
                 "run_dir": os.path.abspath(run.path), "config": config.to_dict()},
