@@ -24,6 +24,34 @@ def run_serialization_test(obj):
     return clone
 
 
+def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
+                   expected_num_trainable_weights, expected_num_non_trainable_weights=0):
+    """Builds `layer_cls(**init_kwargs)` on `input_data` and checks what KerasHub's helper
+    checks: the output shape(s) (called and from `compute_output_shape`; a tuple of
+    shapes for a layer with several outputs), the weight counts, and the get_config round
+    trip, whose clone computes the same outputs from the same weights. Returns the layer."""
+
+    def shapes(value):
+        return [tuple(v.shape) for v in keras.tree.flatten(value)]
+
+    layer = layer_cls(**init_kwargs)
+    output = layer(input_data)
+    expected = (list(expected_output_shape) if isinstance(expected_output_shape[0], tuple)
+                else [tuple(expected_output_shape)])
+    assert shapes(output) == expected
+    declared = layer.compute_output_shape(tuple(input_data.shape))
+    assert [tuple(s) for s in (declared if isinstance(declared[0], tuple) else [declared])] == expected
+    assert len(layer.trainable_weights) == expected_num_trainable_weights
+    assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
+    clone = run_serialization_test(layer)
+    clone(input_data)
+    clone.set_weights(layer.get_weights())
+    for got, want in zip(keras.tree.flatten(clone(input_data)), keras.tree.flatten(output)):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want),
+                                   atol=1e-6)
+    return layer
+
+
 def run_model_saving_test(model, inputs, tmp_path, atol=1e-6):
     """`.keras` save → load (safe_mode=True) → outputs allclose."""
     path = os.path.join(str(tmp_path), "model.keras")

@@ -6,6 +6,7 @@ import tensorflow as tf
 from irmae_keras.layers import GaussianSampler
 from irmae_keras.layers import LatentPenalty
 from irmae_keras.layers import LinearStack
+from tests.helpers import run_layer_test
 from tests.helpers import run_model_saving_test
 from tests.helpers import run_serialization_test
 
@@ -219,3 +220,22 @@ class TestGaussianSampler:
         z, _ = GaussianSampler()(inputs)
         model = keras.Model(inputs, z)
         run_model_saving_test(model, np.ones((2, 4), "float32"), tmp_path)
+
+
+class TestLayerContracts:
+    """Each public layer through the shared KerasHub-style helper."""
+
+    @pytest.mark.parametrize("init_kwargs, trainable", [
+        ({"depth": 2}, 2), ({"depth": 3, "tying": "shared"}, 1), ({"depth": 2, "trainable": False}, 0),
+    ])
+    def test_linear_stack(self, init_kwargs, trainable):
+        frozen = 2 if init_kwargs.get("trainable") is False else 0
+        run_layer_test(LinearStack, init_kwargs, np.ones((2, 6), "float32"), (2, 6), trainable, frozen)
+
+    def test_latent_penalty(self):
+        run_layer_test(LatentPenalty, {"norm": "l1", "coefficient": 0.1}, np.ones((2, 3), "float32"),
+                       (2, 3), 0)
+
+    def test_gaussian_sampler(self):
+        run_layer_test(GaussianSampler, {"kl_weight": 0.5, "seed": 1}, np.ones((2, 8), "float32"),
+                       ((2, 4), (2, 4)), 0)
