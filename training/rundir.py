@@ -11,8 +11,6 @@ figures are missing is "complete" but not "finished", and the next run of the sa
 command rebuilds what is missing. A process that works on a run holds its lock
 (`.<run-name>.lock` beside the directory, so that it survives the directory being
 swapped); a second process on the same run fails with one line naming the holder.
-`check_run_dir` needs no TensorFlow, so CLIs reject a wrong path before the slow
-import.
 
 Example:
 ```python
@@ -322,11 +320,6 @@ def locate_model(path):
         return run.model_path, (run if run.has_config() else None)
     run = RunDir(os.path.dirname(os.path.abspath(path)))
     return path, (run if run.has_config() else None)
-
-
-def check_run_dir(run_dir):
-    """`RunDir(run_dir).check()`: the resolved config of a run directory."""
-    return RunDir(run_dir).check()
 
 
 def load_run(run_dir):

@@ -427,8 +427,7 @@ def _train(config, run, state, chief, strategy, quiet, export_fn):
         # Non-chief workers train in step but write into a scratch directory.
         writable = run if chief else RunDir(tempfile.mkdtemp(prefix="irmae-worker-"))
         if chief:
-            os.makedirs(run.path, exist_ok=True)
-            run.repair()
+            os.makedirs(run.path, exist_ok=True)  # train() repaired it before planning
             run.write_config(config)
         resumed = AtomicBackupAndRestore.saved_epoch(run.backup_dir)
         with strategy.scope():
