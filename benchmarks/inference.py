@@ -20,6 +20,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import irmae_keras  # noqa: E402,F401  (first: it sets TensorFlow's oneDNN default)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402

@@ -36,6 +36,7 @@ def peak_rss_mib():
 
 def _child_keras(architecture, batch_size):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import irmae_keras  # noqa: F401  (first: it sets TensorFlow's oneDNN default)
     import tensorflow as tf
 
     import keras

@@ -31,6 +31,7 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import irmae_keras  # noqa: E402,F401  (first: it sets TensorFlow's oneDNN default)
 import tensorflow as tf  # noqa: E402
 
 import keras  # noqa: E402

@@ -76,9 +76,12 @@ def native_stderr_silenced():
 
 
 def import_tensorflow_quietly():
-    """Imports TensorFlow with its C++ start-up noise kept off stderr."""
+    """Imports the library, and with it TensorFlow, with TensorFlow's C++ start-up
+    noise kept off stderr. The library comes first: it sets TensorFlow's oneDNN
+    default before TensorFlow starts (`irmae_keras.onednn`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with native_stderr_silenced():
+        import irmae_keras  # noqa: F401
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the CUDA probe logs here, once

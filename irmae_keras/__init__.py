@@ -8,36 +8,44 @@ Public API:
     `models`, `optimizers`, `folding`, `sampling`, `fid`, `callbacks`, `plots`.
 """
 
-from irmae_keras import analysis
-from irmae_keras import architectures
-from irmae_keras import callbacks
-from irmae_keras import fid
-from irmae_keras import folding
-from irmae_keras import layers
-from irmae_keras import models
-from irmae_keras import optimizers
-from irmae_keras import plots
-from irmae_keras import presets
-from irmae_keras import pretrained
-from irmae_keras import sampling
-from irmae_keras.analysis import effective_rank
-from irmae_keras.analysis import singular_spectrum
-from irmae_keras.callbacks import RankMonitor
-from irmae_keras.fid import frechet_distance
-from irmae_keras.folding import fold_linear_stack
-from irmae_keras.layers import GaussianSampler
-from irmae_keras.layers import LatentPenalty
-from irmae_keras.layers import LinearStack
-from irmae_keras.models import PRESETS
-from irmae_keras.models import VARIANTS
-from irmae_keras.models import Autoencoder
-from irmae_keras.models import build_autoencoder
-from irmae_keras.pretrained import list_presets
-from irmae_keras.sampling import GaussianMixtureSampler
-from irmae_keras.sampling import MultivariateGaussianSampler
-from irmae_keras.sampling import PCAGridSampler
-from irmae_keras.sampling import interpolate
-from irmae_keras.version import __version__
+# First, before anything imports TensorFlow: its oneDNN kernels on every x86-64 CPU
+# (TensorFlow turns them on by default only on the newest; see irmae_keras.onednn).
+from irmae_keras import onednn
+
+onednn.prefer_onednn()
+
+from irmae_keras import analysis  # noqa: E402
+from irmae_keras import architectures  # noqa: E402
+from irmae_keras import callbacks  # noqa: E402
+from irmae_keras import fid  # noqa: E402
+from irmae_keras import folding  # noqa: E402
+from irmae_keras import layers  # noqa: E402
+from irmae_keras import models  # noqa: E402
+from irmae_keras import optimizers  # noqa: E402
+from irmae_keras import plots  # noqa: E402
+from irmae_keras import presets  # noqa: E402
+from irmae_keras import pretrained  # noqa: E402
+from irmae_keras import sampling  # noqa: E402
+from irmae_keras.analysis import effective_rank  # noqa: E402
+from irmae_keras.analysis import singular_spectrum  # noqa: E402
+from irmae_keras.callbacks import RankMonitor  # noqa: E402
+from irmae_keras.fid import frechet_distance  # noqa: E402
+from irmae_keras.folding import fold_linear_stack  # noqa: E402
+from irmae_keras.layers import GaussianSampler  # noqa: E402
+from irmae_keras.layers import LatentPenalty  # noqa: E402
+from irmae_keras.layers import LinearStack  # noqa: E402
+from irmae_keras.models import PRESETS  # noqa: E402
+from irmae_keras.models import VARIANTS  # noqa: E402
+from irmae_keras.models import Autoencoder  # noqa: E402
+from irmae_keras.models import build_autoencoder  # noqa: E402
+from irmae_keras.pretrained import list_presets  # noqa: E402
+from irmae_keras.sampling import GaussianMixtureSampler  # noqa: E402
+from irmae_keras.sampling import MultivariateGaussianSampler  # noqa: E402
+from irmae_keras.sampling import PCAGridSampler  # noqa: E402
+from irmae_keras.sampling import interpolate  # noqa: E402
+from irmae_keras.version import __version__  # noqa: E402
+
+onednn.check()
 
 __all__ = [
     "Autoencoder",
@@ -64,6 +72,7 @@ __all__ = [
     "list_presets",
     "layers",
     "models",
+    "onednn",
     "optimizers",
     "plots",
     "presets",
