@@ -177,6 +177,35 @@ class TestTraining:
         vae.compile()
         assert isinstance(vae.loss, keras.losses.BinaryCrossentropy)
 
+    def test_compile_groups_a_small_models_steps_as_training_fit_does(self):
+        from irmae_keras.models import AUTO_MAX_STEPS
+
+        model = irmae_keras.build_autoencoder("shapes")  # 80 MFLOP per sample
+        model.compile()
+        assert model.steps_per_execution == AUTO_MAX_STEPS
+        model.compile(steps_per_execution=1)
+        assert model.steps_per_execution == 1
+
+    def test_fit_fits_the_grouping_to_the_batch_size_and_the_epoch(self):
+        model = irmae_keras.build_autoencoder("shapes")
+        model.compile()
+        x = random_images((32, 32, 3), batch=512)
+        model.fit(x, batch_size=256, epochs=1, verbose=0)
+        # 64 GFLOP per call over 80 MFLOP x 256 per step.
+        assert model.steps_per_execution == 3
+        batches = tf.data.Dataset.from_tensor_slices(x).batch(8, drop_remainder=True).repeat()
+        before = int(model.optimizer.iterations)
+        model.fit(batches, steps_per_epoch=10, epochs=1, verbose=0)
+        # A divisor of the epoch's 10 steps (Keras runs whole calls), and exactly 10 steps ran.
+        assert model.steps_per_execution == 10
+        assert int(model.optimizer.iterations) - before == 10
+
+    def test_several_replicas_run_one_step_per_call(self, mirrored_strategy):
+        with mirrored_strategy.scope():
+            model = irmae_keras.build_autoencoder("shapes")
+            model.compile()
+        assert model.steps_per_execution == 1
+
     @pytest.mark.parametrize("variant", list(VARIANT_KWARGS))
     def test_a_few_steps_lower_the_loss(self, variant):
         model = _small(variant)

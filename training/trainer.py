@@ -29,12 +29,6 @@ RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "data_dir", "jit_co
 SPECTRUM_CODES = 10_000
 PRINTED_SINGULAR_VALUES = 32  # the rest are in spectrum.json
 MONITOR_IMAGES = 1_000
-# --steps-per-execution auto: enough batches per compiled call for about this much
-# training work (≈ 0.3 s on 2 CPU cores), at most AUTO_MAX_STEPS. Each call costs
-# ~0.6 ms of Python and callbacks; big steps gain nothing from grouping and keep the
-# progress bar and TerminateOnNaN per batch.
-AUTO_EXECUTION_FLOPS = 64e9
-AUTO_MAX_STEPS = 16
 
 
 @dataclasses.dataclass
@@ -227,24 +221,19 @@ def check_steps_per_execution(config, replicas):
 
 
 def steps_per_execution(config, model):
-    """Batches per compiled call for `--steps-per-execution` (`auto` or N).
+    """Batches per compiled call for `--steps-per-execution` (`auto` or N): the
+    library's rule (`irmae_keras.models.auto_steps_per_execution`) at the run's batch
+    size; an explicit N is lowered to a divisor of --steps-per-epoch (Keras runs
+    whole executions and would overrun the epoch); 1 with several replicas (see
+    check_steps_per_execution)."""
+    from irmae_keras.models import auto_steps_per_execution
+    from irmae_keras.models import divisor_steps
 
-    `auto` groups steps of small models only: up to AUTO_MAX_STEPS steps, together
-    about AUTO_EXECUTION_FLOPS of training work; 1 with several replicas. With
-    --steps-per-epoch the count is lowered to a divisor of it: Keras runs whole
-    executions and would overrun the epoch.
-    """
-    steps = config.steps_per_execution
+    if config.steps_per_execution == "auto":
+        return auto_steps_per_execution(model, config.batch_size, config.steps_per_epoch)
     if model.distribute_strategy.num_replicas_in_sync > 1:
-        return 1  # see check_steps_per_execution
-    if steps == "auto":
-        from irmae_keras.flops import flops_per_sample
-
-        work = flops_per_sample(model)["train"] * config.batch_size
-        steps = int(max(1, min(AUTO_MAX_STEPS, AUTO_EXECUTION_FLOPS // work)))
-    if config.steps_per_epoch:
-        steps = max(d for d in range(1, steps + 1) if config.steps_per_epoch % d == 0)
-    return steps
+        return 1
+    return divisor_steps(config.steps_per_execution, config.steps_per_epoch)
 
 
 def _callbacks(config, run, writable, eval_images):
