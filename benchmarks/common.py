@@ -63,20 +63,78 @@ def load_average():
         return None
 
 
+# The CPU flags that decide kernels here: the vector ISA, and those that make
+# TensorFlow turn oneDNN on by default (irmae_keras.onednn).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+
+
+def cpu_times():
+    """The machine's CPU time counters (/proc/stat's first line), or None."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return None
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return dict(zip(names, map(int, fields[1:9])))
+
+
+def busy_and_steal(since, until=None):
+    """Percent of all CPU time since the `cpu_times()` snapshot `since` that was busy
+    (any process) and that the hypervisor took for other guests (steal)."""
+    until = until or cpu_times()
+    if not since or not until:
+        return None
+    delta = {name: until[name] - since[name] for name in since}
+    total = sum(delta.values()) or 1
+    return {"busy_percent": round(100 * (total - delta["idle"] - delta["iowait"]) / total, 1),
+            "steal_percent": round(100 * delta["steal"] / total, 1)}
+
+
+def cpu_quota():
+    """The cgroup's CPU limit in cores (cpu.max), or None when unlimited or unknown."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="utf-8") as handle:
+            quota, period = handle.read().split()
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else round(int(quota) / int(period), 2)
+
+
 def machine(frameworks=("tensorflow", "keras")):
-    """What the figures were measured on."""
-    gpus = None
+    """What the figures were measured on, and the state the machine was in: the
+    figures of one CPU differ ~3x between states, so they are reported per state."""
+    from irmae_keras import onednn
+
+    gpus = onednn_on = None
     if "tensorflow" in frameworks:
         import tensorflow as tf
 
         gpus = len(tf.config.list_physical_devices("GPU"))
+        onednn_on = onednn.enabled()
+    flags = onednn.cpu_flags()
+    mhz = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            mhz = next((round(float(line.split(":")[1])) for line in handle if line.startswith("cpu MHz")), None)
+    except OSError:
+        pass
     return {
         "cpu": cpu_model(),
+        "cpu_mhz": mhz,
         "cpu_cores": os.cpu_count(),
+        "schedulable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cgroup_cpu_quota": cpu_quota(),
+        "isa_flags": [flag for flag in ISA_FLAGS if flag in flags],
         "gpus": gpus,
         "python": platform.python_version(),
         **{name: version_of(name) for name in frameworks},
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        "onednn": {
+            "tensorflow_uses_onednn": onednn_on,
+            "tensorflow_default_on_this_cpu": onednn.tensorflow_default(flags) if flags else None,
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "unset"),
+        },
         "load_average_1min": load_average(),
     }
 

@@ -2,6 +2,8 @@
 
     python -m benchmarks.run --out benchmarks/results/latest.json
     python -m benchmarks.readme benchmarks/results/latest.json   # rewrites the figures
+    python -m benchmarks.states --out benchmarks/results/states.json
+    python -m benchmarks.readme benchmarks/results/states.json   # rewrites the states
 
 Replaces what lies between the README's `<!-- figures:begin -->` and
 `<!-- figures:end -->` markers with tables built from the JSON object, so no figure in
@@ -14,8 +16,11 @@ import os
 import sys
 
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
+# `python -m benchmarks.states --out J`'s figures go between their own markers.
+STATES_BEGIN, STATES_END = "<!-- states:begin -->", "<!-- states:end -->"
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
 NA = "n/a"
+ARCHITECTURE_ORDER = ("shapes", "mnist", "celeb_a")
 
 
 def _fmt(value, digits=1):
@@ -160,7 +165,86 @@ def targets_section(report):
         ["target", "met", "detail"], rows)
 
 
+def _state_cells(state, labels, key):
+    cells = []
+    for label in labels:
+        ratio = state.get("ratios", {}).get(label)
+        value = ratio.get(key) if isinstance(ratio, dict) else None
+        rates = state.get("samples_per_s", {}).get(label, {})
+        if value is None:
+            cells.append(NA)
+        elif key == "graph_vs_torch":
+            cells.append(f"{value:.2f}× ({_fmt(rates.get('keras_graph'), 0)} / {_fmt(rates.get('torch'), 0)})")
+        else:
+            cells.append(f"{value:.2f}×")
+    return cells
+
+
+def states_section(report):
+    """The train step per machine state (`python -m benchmarks.states`)."""
+    from benchmarks.states import STATES
+
+    known = list(STATES)
+    states = dict(sorted(report.get("states", {}).items(),
+                         key=lambda item: known.index(item[0]) if item[0] in known else len(known)))
+    labels = []
+    for state in states.values():
+        labels += [label for label in state.get("ratios", {}) if label not in labels and "_batch_" in label]
+    order = list(ARCHITECTURE_ORDER)
+    labels.sort(key=lambda label: (order.index(label.split("_batch_")[0]) if label.split("_batch_")[0] in order
+                                   else len(order), int(label.split("_batch_")[1])))
+    columns = [label.replace("_batch_", " ") for label in labels]
+    machine_rows, graph_rows, user_rows = [], [], []
+    for name, state in states.items():
+        machine = state.get("machine", {})
+        onednn = machine.get("onednn", {})
+        peaks = state.get("matmul_peak_gflop_per_s", [])
+        times = [t for t in state.get("cpu_time_during_run", []) if t]
+        uses = onednn.get("tensorflow_uses_onednn")
+        machine_rows.append([
+            f"`{name}`", state.get("description", ""),
+            f"{min(peaks):,.0f}–{max(peaks):,.0f}" if peaks else NA,
+            NA if uses is None else ("oneDNN" if uses else "Eigen"),
+            onednn.get("ONEDNN_MAX_CPU_ISA", NA),
+            f"{max(t['busy_percent'] for t in times):.0f} % / {max(t['steal_percent'] for t in times):.1f} %"
+            if times else NA,
+        ])
+        graph_rows.append([f"`{name}`"] + _state_cells(state, labels, "graph_vs_torch"))
+        user_rows.append([f"`{name}`"] + _state_cells(state, labels, "user_vs_torch")
+                         + [", ".join(_state_cells(state, labels, "user_vs_graph"))])
+    from benchmarks.states import targets
+
+    verdict = targets(states)  # from the figures, never from stored verdicts
+    lowest = verdict["lowest_ratio"]
+    profiles = []
+    for name, state in states.items():
+        profile = state.get("profile")
+        if profile and "architectures" in profile:
+            profiles.append(f"Profile in the `{name}` state. " + profile_section(profile))
+    return "\n\n".join([
+        f"`{report.get('command', 'python -m benchmarks.states')}` took {report.get('seconds', 0) / 60:.1f} min; "
+        f"{_fmt((states.get('as-is') or next(iter(states.values()), {})).get('machine', {}).get('cpu'))}, "
+        f"{_fmt(next(iter(states.values()), {}).get('machine', {}).get('cpu_cores'))} cores. "
+        f"Target ≥ 1.0× PyTorch in every state with irmae-keras' defaults "
+        f"({', '.join(f'`{name}`' for name in verdict['target_states'])}): "
+        f"**{'met' if verdict['target_met'] else 'not met'}** (lowest ratio {_fmt(lowest, 2)}×); "
+        f"goal 1.2×: **{'met' if verdict['goal_met'] else 'not met'}**.",
+        "The states (matmul: float32 2048², TensorFlow, at the start of each architecture's run; "
+        "CPU time: the machine's busiest run, any process, and the part stolen by the hypervisor):\n\n"
+        + _table(["state", "what", "matmul GFLOP/s", "TensorFlow kernels", "oneDNN ISA limit",
+                  "CPU busy / steal"], machine_rows),
+        "Train step as `training.fit` builds it, Keras / PyTorch samples/s (medians of interleaved "
+        "rounds; samples/s in brackets):\n\n" + _table(["state"] + columns, graph_rows),
+        "The README's path (`build_autoencoder` + `compile()` defaults + `model.fit`) / PyTorch, "
+        "and last its ratio to `training.fit`'s model in the same order:\n\n"
+        + _table(["state"] + columns + ["over training.fit's"], user_rows),
+        *profiles,
+    ])
+
+
 def render(report):
+    if "states" in report:
+        return states_section(report)
     results = report.get("results", {})
     sections = [machine_line(report), targets_section(report)]
     if "train_step" in results:
@@ -176,25 +260,27 @@ def render(report):
     return "\n\n".join(sections)
 
 
-def update(readme_text, figures):
+def update(readme_text, figures, begin=BEGIN, end=END):
     """`readme_text` with the figures between the markers replaced."""
-    if BEGIN not in readme_text or END not in readme_text:
-        raise ValueError(f"the README has no {BEGIN} ... {END} markers")
-    head, rest = readme_text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{figures}\n{END}{tail}"
+    if begin not in readme_text or end not in readme_text:
+        raise ValueError(f"the README has no {begin} ... {end} markers")
+    head, rest = readme_text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{figures}\n{end}{tail}"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.readme", description=__doc__.split("\n\n")[0])
-    parser.add_argument("json", help="a JSON object written by `python -m benchmarks.run --out`")
+    parser.add_argument("json", help="a JSON object written by `python -m benchmarks.run --out` "
+                                     "(the figures) or `python -m benchmarks.states --out` (the states)")
     parser.add_argument("--readme", default=README, help="default: benchmarks/README.md")
     args = parser.parse_args(argv)
     try:
         with open(args.json, encoding="utf-8") as handle:
             report = json.load(handle)
         with open(args.readme, encoding="utf-8") as handle:
-            text = update(handle.read(), render(report))
+            markers = (STATES_BEGIN, STATES_END) if "states" in report else (BEGIN, END)
+            text = update(handle.read(), render(report), *markers)
     except (OSError, ValueError) as error:
         print(f"benchmarks.readme: {error}", file=sys.stderr)
         return 2

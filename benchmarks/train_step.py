@@ -10,6 +10,8 @@ paper's loss (MSE), for
 - `keras_jit`: the same with `jit_compile=True` (`--jit-compile`);
 - `keras_before`: the model as compiled before this benchmark's optimisations
   (Keras' Adam, one step per call), to show what they changed (`--before`);
+- `keras_user`: the README's path, `build_autoencoder(architecture)` and
+  `model.compile()` with its defaults, then `model.fit` (`--user`);
 - `torch`: `benchmarks.torch_reference`, 2 threads ("skipped: torch not installed"
   without torch).
 
@@ -35,6 +37,7 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import irmae_keras  # noqa: E402,F401  (first: it sets TensorFlow's oneDNN default)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -82,6 +85,13 @@ def build_keras_model(architecture, batch_size, variant="graph"):
     from training import trainer
 
     keras.utils.set_random_seed(0)
+    if variant == "user":
+        # The README's path: the library's model and `compile()`'s defaults, no CLI.
+        import irmae_keras
+
+        model = irmae_keras.build_autoencoder(architecture)
+        model.compile()
+        return model
     config = run_config(architecture, batch_size, jit_compile=variant == "jit")
     model = trainer.build_model(config)
     if variant == "before":
@@ -104,6 +114,10 @@ def keras_runner(architecture, batch_size, variant, block_s):
     dataset = (tf.data.Dataset.from_tensor_slices(images).batch(batch_size, drop_remainder=True)
                .cache().repeat().prefetch(tf.data.AUTOTUNE))
     group = model.steps_per_execution
+    if variant == "user":
+        from irmae_keras.models import auto_steps_per_execution
+
+        group = auto_steps_per_execution(model, batch_size)  # what compile()'s "auto" gives in fit
     clock = _BatchClock()
     callbacks = [keras.callbacks.TerminateOnNaN(), clock]
 
@@ -133,6 +147,7 @@ def keras_runner(architecture, batch_size, variant, block_s):
     def run():
         return fit(executions * group)
 
+    assert model.steps_per_execution == group, (model.steps_per_execution, group)
     run.steps_per_execution = group
     run.model = model
     run.block_steps = executions * group
@@ -253,6 +268,9 @@ def parse_args(argv):
                         help="also measure keras_jit where it is skipped by default (celeb_a at 256)")
     parser.add_argument("--before", action="store_true",
                         help="also measure keras_before (Keras' Adam, one step per call)")
+    parser.add_argument("--user", action="store_true",
+                        help="also measure keras_user (build_autoencoder + compile() defaults, "
+                             "the README's path)")
     parser.add_argument("--no-torch", dest="torch", action="store_false",
                         help="skip the PyTorch reference")
     parser.add_argument("--quick", action="store_true",
@@ -270,9 +288,11 @@ def main(argv=None):
         JIT_SKIPPED.clear()
     warnings.filterwarnings("ignore", message=".*shuffle.*")
     started = time.perf_counter()
+    counters = common.cpu_times()
     machine = common.machine(("tensorflow", "keras", "torch"))
     peak = common.matmul_peak_gflops(repeats=15)
     variants = ["graph"] + (["jit"] if args.jit else []) + (["before"] if args.before else [])
+    variants += ["user"] if args.user else []
     variants += ["torch"] if args.torch else []
     results = {}
     for architecture in args.architectures:
@@ -301,6 +321,7 @@ def main(argv=None):
             "keras_graph": "training.fit's model and compile defaults, model.fit + TerminateOnNaN",
             "keras_jit": "the same with jit_compile=True",
             "keras_before": "Keras' Adam, steps_per_execution=1 (the previous default)",
+            "keras_user": "build_autoencoder(architecture) + compile() defaults + model.fit",
             "torch": "benchmarks.torch_reference, NCHW, torch.set_num_threads(2)",
             "method": "variants take turns in blocks, median over rounds",
             "flops": "multiply-adds x2 from layer shapes; train = 3 x forward - first layer",
@@ -312,6 +333,9 @@ def main(argv=None):
         "target": f"keras_graph >= {TARGET_RATIO} x torch samples/s",
         "target_met": (all(met) if met else common.TORCH_SKIPPED),
         "load_average_1min_after": common.load_average(),
+        # Of all the machine's CPU time during the run: busy (this and any other
+        # process) and stolen by the hypervisor for other guests.
+        "cpu_time_during_run": common.busy_and_steal(counters),
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(report, indent=2))

@@ -43,6 +43,67 @@ def test_the_targets_are_read_from_the_parts():
     assert targets["ratios"] == {"shapes_batch_32": 9.0} and targets["met"] is False
 
 
+class TestMachineState:
+    def test_busy_and_steal_are_shares_of_all_cpu_time_since_a_snapshot(self):
+        since = {"user": 100, "nice": 0, "system": 0, "idle": 100, "iowait": 0, "irq": 0, "softirq": 0,
+                 "steal": 0}
+        until = dict(since, user=160, idle=120, steal=20)  # +100 ticks: 60 user, 20 idle, 20 steal
+        assert common.busy_and_steal(since, until) == {"busy_percent": 80.0, "steal_percent": 20.0}
+        assert common.busy_and_steal(None) is None
+
+    def test_the_record_says_which_kernels_tensorflow_runs_and_why(self):
+        machine = common.machine()
+        onednn = machine["onednn"]
+        # The tests run with TF_ENABLE_ONEDNN_OPTS=0 (conftest): Eigen, whatever the CPU.
+        assert onednn["TF_ENABLE_ONEDNN_OPTS"] == "0" and onednn["tensorflow_uses_onednn"] is False
+        assert set(machine["isa_flags"]) <= set(common.ISA_FLAGS)
+        assert machine["schedulable_cpus"] >= 1
+
+
+class TestStates:
+    """benchmarks.states: one train_step run per state, summarised and rendered."""
+
+    @staticmethod
+    def train_step_result(graph, user, torch):
+        batch = {"keras_graph": {"samples_per_s": graph, "vs_torch": round(graph / torch, 3)},
+                 "keras_user": {"samples_per_s": user, "vs_torch": round(user / torch, 3)},
+                 "torch": {"samples_per_s": torch}, "notes": {}}
+        return {"machine": {"cpu": "AMD EPYC", "cpu_cores": 2, "onednn": {
+                    "tensorflow_uses_onednn": False, "ONEDNN_MAX_CPU_ISA": "AVX2"}},
+                "matmul_peak_gflop_per_s_at_start": 150.0,
+                "cpu_time_during_run": {"busy_percent": 99.0, "steal_percent": 0.5},
+                "architectures": {"shapes": {"batch_32": batch}}}
+
+    def test_a_state_keeps_its_machine_record_and_every_ratio(self):
+        from benchmarks import states
+
+        entry = states.summarise("avx2-eigen", {"shapes": self.train_step_result(400.0, 380.0, 1000.0),
+                                                "mnist": {"error": "exit code 1"}})
+        assert entry["environment"] == {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+        assert entry["ratios"]["shapes_batch_32"] == {"graph_vs_torch": 0.4, "user_vs_torch": 0.38,
+                                                      "user_vs_graph": 0.95}
+        assert entry["ratios"]["mnist"] == "exit code 1"
+        assert entry["matmul_peak_gflop_per_s"] == [150.0]
+
+    def test_the_readme_section_shows_each_state_and_its_kernels(self):
+        from benchmarks import readme
+        from benchmarks import states
+
+        report = {"command": "python -m benchmarks.states", "seconds": 60, "target_met": False,
+                  "goal_met": True, "lowest_ratio": 9.9, "states": {
+                      "avx2": states.summarise("avx2", {"shapes": self.train_step_result(400.0, 380.0, 1000.0)}),
+                      "avx2-eigen": states.summarise("avx2-eigen", {"shapes": self.train_step_result(300.0, 300.0, 1000.0)})}}
+        text = readme.render(report)
+        assert "| `avx2-eigen` |" in text and "| Eigen | AVX2 | 99 % / 0.5 % |" in text
+        assert "0.40× (400 / 1,000)" in text and "0.30× (300 / 1,000)" in text
+        # The verdict comes from the figures, over the states with irmae-keras' defaults only
+        # (not avx2-eigen's Eigen kernels), never from the stored fields.
+        assert "(`avx2`): **not met** (lowest ratio 0.38×)" in text
+        page = f"{readme.BEGIN}\nfigures\n{readme.END}\n{readme.STATES_BEGIN}\nold\n{readme.STATES_END}\n"
+        updated = readme.update(page, text, readme.STATES_BEGIN, readme.STATES_END)
+        assert "figures" in updated and "old" not in updated and "0.40×" in updated
+
+
 class TestTorchReference:
     @pytest.mark.parametrize("architecture, shape", [
         ("shapes", (2, 3, 32, 32)), ("mnist", (2, 1, 32, 32)), ("celeb_a", (1, 3, 64, 64)),
