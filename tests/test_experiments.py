@@ -1,5 +1,6 @@
 """Each experiment's smallest configuration end to end, and the report built from them."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -196,10 +197,49 @@ def test_report_from_all_experiments(dirs):
     assert "results/shapes-rank/spectra.png" in text
 
 
+def test_the_report_puts_the_paper_budgets_pair_beside_this_ones(dirs):
+    import copy
+
+    documents = runner.load_documents(dirs["out"])
+    report.write_report(documents, dirs["out"], dirs["report"])
+    text = open(dirs["report"]).read()
+    assert "has not been run to the end here" in text.splitlines()[2]  # summary line 1
+    assert "training-length --budget paper" in text
+    # The same pair as if the paper budget had trained it, with other numbers.
+    paper = copy.deepcopy(documents["training-length"])
+    paper["budget"]["name"] = "paper"
+    paper["rows"] = paper["rows"][:2]  # AE and IRMAE l=2 at one length, as the paper budget trains them
+    for row in paper["rows"]:
+        row.update(steps=report.PAPER_STEPS, effective_rank={"AE": 15, "IRMAE l=2": 7}[row["group"]])
+    report.write_report(documents, dirs["out"], dirs["report"], others={"paper": {"training-length": paper}})
+    text = open(dirs["report"]).read()
+    assert "## Fig. 2's pair at each budget, beside the paper" in text
+    assert f" paper budget, {report.PAPER_STEPS:,} steps |" in text
+    assert "| effective rank, IRMAE l=2 / AE | 7 / 17 |" in text and "7 / 15 |" in text
+    line = text.splitlines()[2]
+    assert "**At the paper's budget**" in line and "the paper's gap is reproduced" in line
+    assert "IRMAE's rank matches the paper's 7" in line
+    assert "results/paper/training-length/rank_over_training.png" in text
+
+
 def test_finished_runs_are_reused(dirs):
     # The report test ran after every experiment; shapes-rank again trains nothing.
     document = runner.run_experiment("shapes-rank", SMOKE, dirs["runs"], dirs["out"])
     assert document["runs"]["trained_now"] == 0 and document["runs"]["reused"] > 0
+
+
+def test_a_complete_run_trained_outside_an_experiment_is_reused(dirs):
+    """The paper budget's CPU path: `python -m training.fit --config` trains a run under the
+    experiment's name, which has no experiment timing; the experiment takes it as it is."""
+    trial = budgets.Trial("AE", budgets.make_config(SMOKE, "shapes", "ae"))
+    run = RunDir(os.path.join(dirs["runs"], trial.config.run_name))
+    assert run.read_status()["state"] == "complete"
+    os.remove(run.timing_path)
+    parallel = dataclasses.replace(SMOKE, parallel_runs=2)  # train_all's path, too
+    ctx = context.Context(parallel, dirs["runs"], dirs["out"])
+    ctx.train_all([trial])
+    assert ctx.train(trial) == run.path
+    assert (ctx.trained_now, ctx.reused) == (0, 1)
 
 
 def test_run_names_tell_settings_apart():

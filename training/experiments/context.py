@@ -45,6 +45,10 @@ class Context:
             return run.path
         timing = run.read_timing()
         state = run.read_status().get("state")
+        if state == "complete" and not timing:
+            # Trained outside an experiment (`python -m training.fit --config`, the CPU
+            # path of the paper budget): its time is in its own log, not here.
+            timing = {"train_seconds": 0.0}
         if timing and state in ("complete", "failed"):
             self.reused += 1
             self.train_seconds += timing["train_seconds"]
@@ -80,7 +84,8 @@ class Context:
         for trial in trials:
             config = dataclasses.replace(trial.config, output_dir=self.runs_dir)
             run = RunDir.of(config)
-            if run.read_status().get("state") not in ("complete", "failed") or not run.read_timing():
+            state = run.read_status().get("state")
+            if state != "complete" and (state != "failed" or not run.read_timing()):
                 pending[run.path] = (config, run)
         waiting = list(pending.values())
         while waiting:

@@ -11,6 +11,8 @@ from irmae_keras.analysis import GREY_COLOUR_KEPT
 from irmae_keras.utils import atomic_path
 
 PAPER_RANKS = {"IRMAE l=2": 7, "IRMAE l=4": 4, "AE": 17, "AE+L2": 17, "AE+L1": 25}
+PAPER_STEPS = 156_250  # 50 000 images / batch 32, rounded up, x 100 epochs
+HEADLINE = ("IRMAE l=2", "AE")  # Fig. 2's pair, which `training-length` trains at every budget
 RANK_TOLERANCE = 1  # ranks within one count as the same
 FID_TOLERANCE = 0.05  # FIDs within 5 % of the lowest tie: one sampling seed, one N
 
@@ -45,6 +47,89 @@ def _compare(a, b, smaller="lower", larger="higher"):
     if abs(a - b) <= RANK_TOLERANCE:
         return "about the same as"
     return f"{smaller} than" if a < b else f"{larger} than"
+
+
+def _headline_at(document, steps=None):
+    """{group: row} of the training-length rows at `steps` (default: the longest)."""
+    steps = steps or max(row["steps"] for row in document["rows"])
+    return {row["group"]: row for row in document["rows"] if row["steps"] == steps}
+
+
+def _hardware(document):
+    hw = document["hardware"]
+    where = f"{len(hw['gpus'])} GPU(s)" if hw["gpus"] else f"{hw['cpu']}, {hw['cores']} CPU cores"
+    return where
+
+
+def paper_budget_clause(others):
+    """What the paper-budget headline pair shows, or how to get it."""
+    d = others.get("paper", {}).get("training-length")
+    if not d:
+        return (" The paper's own budget has not been run to the end here: "
+                "`python -m training.experiments training-length --budget paper` trains the pair "
+                f"({PAPER_STEPS:,} steps each; see docs/training.md for its cost).")
+    at = _headline_at(d)
+    irmae, ae = at.get("IRMAE l=2"), at.get("AE")
+    if not irmae or not ae:
+        return ""
+    gap = irmae["effective_rank"] + RANK_TOLERANCE < ae["effective_rank"]
+    near = abs(irmae["effective_rank"] - PAPER_RANKS["IRMAE l=2"]) <= RANK_TOLERANCE
+    verdict = ("the paper's gap is reproduced" if gap else "the paper's gap is not reproduced")
+    verdict += (f", and IRMAE's rank matches the paper's {PAPER_RANKS['IRMAE l=2']}" if near
+                else f"; IRMAE's rank is not the paper's {PAPER_RANKS['IRMAE l=2']}")
+    return (f" **At the paper's budget** ({max(row['steps'] for row in d['rows']):,} steps, on "
+            f"{_hardware(d)}): IRMAE l=2 uses {irmae['effective_rank']}, "
+            f"{_compare(irmae['effective_rank'], ae['effective_rank'])} the AE's {ae['effective_rank']} "
+            f"(eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}): {verdict} (paper: 7 vs 17).")
+
+
+def budgets_section(documents, others, out_root, report_dir):
+    """Fig. 2's pair at every budget run here, beside the paper's numbers."""
+    columns = []
+    for budget, d, root in (("CPU budget", documents.get("training-length"), out_root),
+                            ("paper budget", others.get("paper", {}).get("training-length"),
+                             os.path.join(out_root, "paper"))):
+        if d:
+            for steps in sorted({row["steps"] for row in d["rows"]}):
+                columns.append((f"{budget}, {steps:,} steps", _headline_at(d, steps), d, root))
+    if not columns:
+        return []
+
+    def cells(value):
+        out = []
+        for _, at, _, _ in columns:
+            pair = [at.get(label) for label in HEADLINE]
+            out.append(" / ".join("—" if row is None else value(row) for row in pair))
+        return out
+
+    rows = [
+        ["effective rank, IRMAE l=2 / AE", f"{PAPER_RANKS['IRMAE l=2']} / {PAPER_RANKS['AE']}"]
+        + cells(lambda row: str(row["effective_rank"])),
+        ["eval MSE, IRMAE l=2 / AE", "not reported"] + cells(lambda row: f"{row['mse']:.4f}"),
+        ["colour kept, IRMAE l=2 / AE", "in colour (Fig. 3)"]
+        + cells(lambda row: f"{row['colour_kept']:.0%}" if "colour_kept" in row else "—"),
+        ["trained on", "a GPU"] + [_hardware(d) for _, _, d, _ in columns],
+        ["Adam", "PyTorch's"] + [("PyTorch's ε" if d.get("adam_epsilon_placement") == "pytorch"
+                                  else "Keras' ε (before the fix)") for _, _, d, _ in columns],
+    ]
+    from training.experiments.tables import markdown_table
+
+    lines = ["## Fig. 2's pair at each budget, beside the paper", "",
+             "AE and IRMAE l=2 on shapes, seed 0, from `training-length` at each budget (the paper "
+             f"trains {PAPER_STEPS:,} steps: 50 000 images × 100 epochs, batch 32).", "",
+             markdown_table(["", f"paper, {PAPER_STEPS:,} steps"] + [title for title, _, _, _ in columns], rows),
+             ""]
+    if not others.get("paper", {}).get("training-length"):
+        lines += [paper_budget_clause(others).strip(), ""]
+    seen = set()
+    for title, _, d, root in columns:
+        if root in seen:
+            continue
+        seen.add(root)
+        path = os.path.relpath(os.path.join(root, "training-length", "rank_over_training.png"), report_dir)
+        caption = f"Effective rank over training, {title.split(',')[0]} ({_hardware(d)})"
+        lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
+    return lines
 
 
 def summary_rank(documents):
@@ -307,22 +392,28 @@ def _section(name, document, out_root, report_dir):
     return lines
 
 
-def write_report(documents, out_root, report_path):
-    """Writes the report: summary lines, then one section per experiment that has run."""
+def write_report(documents, out_root, report_path, others=None):
+    """Writes the report: summary lines, Fig. 2's pair per budget, then one section
+    per experiment that has run. `others`: {budget name: documents} of other budgets
+    (the CPU page shows the paper budget's pair beside its own)."""
     from training.experiments.registry import EXPERIMENTS
 
+    others = others or {}
     report_dir = os.path.dirname(os.path.abspath(report_path))
     budgets = sorted({d["budget"]["name"] for d in documents.values()})
+    summaries = [summary(documents) for summary in SUMMARIES]
+    summaries[0] += paper_budget_clause(others)  # the intrinsic-dimension line
     lines = [
         "# Results: what the experiments say about the reviewers' questions",
         "",
-        *[f"{i}. {summary(documents)}" for i, summary in enumerate(SUMMARIES, 1)],
+        *[f"{i}. {text}" for i, text in enumerate(summaries, 1)],
         "",
         f"Budget: {', '.join(budgets) or 'none run yet'} (see `python -m training.experiments --help`). "
         "Every number and figure on this page is written by the command shown in its section; "
         "`python -m training.experiments report` rebuilds this page from `docs/results/*/results.json`.",
         "",
         *optimizer_summary(documents),
+        *budgets_section(documents, others, out_root, report_dir),
     ]
     for name in EXPERIMENTS:
         if name in documents:

@@ -40,7 +40,10 @@ def run_experiments(names, budget, runs_dir, out_root, report_path=REPORT):
 
     for name in names:
         run_experiment(name, budget, runs_dir, out_root)
-    report.write_report(load_documents(out_root), out_root, report_path)
+    # The CPU page also shows the paper budget's headline pair (docs/results/paper).
+    others = {name: load_documents(os.path.join(out_root, name)) for name in ("paper",)
+              if budget.name == "cpu" and os.path.isdir(os.path.join(out_root, name))}
+    report.write_report(load_documents(out_root), out_root, report_path, others)
     print(f"wrote {report_path}")
 
 

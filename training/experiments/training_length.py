@@ -24,8 +24,10 @@ def run(ctx):
         for label, model in (("AE", "ae"), ("IRMAE l=2", "irmae")):
             config = make_config(budget, "shapes", model, size=size)
             trials.append(Trial(f"{label}, {training_steps(config):,} steps", config, group=label))
-    # The paper budget's runs are already long: one length, the shapes-rank runs.
+    # The paper budget's runs are already long: one length, Fig. 2's headline pair, which
+    # `--budget paper` trains together (two processes on one device: Context.train_all).
     trials = list({trial.config.run_name: trial for trial in trials}.values())
+    ctx.train_all(trials)
     rows = [dict(trial_row(ctx, trial), rank_by_epoch=rank_history(ctx, trial),
                  steps=training_steps(trial.config), colour_kept=colour_kept(ctx, trial))
             for trial in trials]
