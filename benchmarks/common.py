@@ -4,6 +4,7 @@ Its only library import is the preset table; the frameworks load where they are 
 """
 
 import importlib
+import json
 import os
 import platform
 import statistics
@@ -228,3 +229,17 @@ def matmul_peak_gflops(size=2048, repeats=7, framework="tensorflow"):
         product()
         seconds.append(time.perf_counter() - begin)
     return round(2 * size**3 / statistics.median(seconds) / 1e9, 1)
+
+
+def emit_report(report, out=None, indent=2):
+    """Prints the benchmark's one JSON object and, with `out`, writes it there too
+    (atomically: a reader never sees half a file)."""
+    text = json.dumps(report, indent=indent)
+    print(text)
+    if out:
+        from irmae_keras.utils import atomic_path
+
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with atomic_path(out) as temp:
+            with open(temp, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")

@@ -28,7 +28,6 @@ import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # predict_on_batch retraces per batch size, by design here
 
-import irmae_keras  # noqa: E402
 from benchmarks import common  # noqa: E402
 from export import litert  # noqa: E402
 from export import onnx as onnx_export  # noqa: E402

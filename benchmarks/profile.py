@@ -262,8 +262,6 @@ def layer_timings(architecture, batch_size, budget_s, block_s=0.1):
     runs = {}
     use_torch = common.torch_available()
     if use_torch:
-        import torch
-
         from benchmarks import torch_reference
 
         torch_reference.set_threads()

@@ -243,16 +243,9 @@ def main(argv=None):
                                 args.eval_images, args.seed) for name in args.models},
     }
     report["seconds"] = round(time.time() - started, 1)
-    text = json.dumps(report, indent=1)
-    if args.out:
-        from irmae_keras.utils import atomic_path
-
-        with atomic_path(args.out) as temp:
-            with open(temp, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
     if args.figure:
         save_figure(report, args.figure)
-    print(text)
+    common.emit_report(report, args.out, indent=1)
     return 0
 
 

@@ -175,15 +175,7 @@ def main(argv=None):
         **targets(states),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        from irmae_keras.utils import atomic_path
-
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with atomic_path(args.out) as temp:
-            with open(temp, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
+    common.emit_report(report, args.out)
 
 
 if __name__ == "__main__":
