@@ -11,7 +11,7 @@ from irmae_keras.analysis import GREY_COLOUR_KEPT
 from irmae_keras.utils import atomic_path
 
 PAPER_RANKS = {"IRMAE l=2": 7, "IRMAE l=4": 4, "AE": 17, "AE+L2": 17, "AE+L1": 25}
-PAPER_STEPS = 156_250  # 50 000 images / batch 32, rounded up, x 100 epochs
+PAPER_STEPS = -(-50_000 // 32) * 100  # 156 300: 1 563 batches of 32 (the last one short) x 100 epochs
 HEADLINE = ("IRMAE l=2", "AE")  # Fig. 2's pair, which `training-length` trains at every budget
 RANK_TOLERANCE = 1  # ranks within one count as the same
 FID_TOLERANCE = 0.05  # FIDs within 5 % of the lowest tie: one sampling seed, one N
@@ -108,7 +108,7 @@ def budgets_section(documents, others, out_root, report_dir):
         ["eval MSE, IRMAE l=2 / AE", "not reported"] + cells(lambda row: f"{row['mse']:.4f}"),
         ["colour kept, IRMAE l=2 / AE", "in colour (Fig. 3)"]
         + cells(lambda row: f"{row['colour_kept']:.0%}" if "colour_kept" in row else "—"),
-        ["trained on", "a GPU"] + [_hardware(d) for _, _, d, _ in columns],
+        ["trained on", "not stated"] + [_hardware(d) for _, _, d, _ in columns],
         ["Adam", "PyTorch's"] + [("PyTorch's ε" if d.get("adam_epsilon_placement") == "pytorch"
                                   else "Keras' ε (before the fix)") for _, _, d, _ in columns],
     ]
