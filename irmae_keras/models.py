@@ -69,8 +69,9 @@ def divisor_steps(steps, steps_per_epoch):
 
 
 def _batch_size_of(x, batch_size):
-    """The batch size `fit` will use: its argument, a batched tf.data.Dataset's static
-    one, or None (unknown: Keras' default of 32 for arrays)."""
+    """The batch size `fit` will use where it is known: its argument or a batched
+    tf.data.Dataset's static one; None otherwise (the caller assumes AUTO_BATCH_SIZE,
+    which is also Keras' default for arrays)."""
     if batch_size:
         return batch_size
     if isinstance(x, tf.data.Dataset):
@@ -78,8 +79,7 @@ def _batch_size_of(x, batch_size):
         spec = spec[0] if isinstance(spec, tuple) else spec
         if isinstance(spec, tf.TensorSpec) and spec.shape.rank:
             return spec.shape[0]
-        return None
-    return AUTO_BATCH_SIZE
+    return None
 
 
 @irmae_export("irmae_keras.models.Autoencoder")

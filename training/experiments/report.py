@@ -57,8 +57,7 @@ def _headline_at(document, steps=None):
 
 def _hardware(document):
     hw = document["hardware"]
-    where = f"{len(hw['gpus'])} GPU(s)" if hw["gpus"] else f"{hw['cpu']}, {hw['cores']} CPU cores"
-    return where
+    return f"{len(hw['gpus'])} GPU(s)" if hw["gpus"] else f"{hw['cpu']}, {hw['cores']} CPU cores"
 
 
 def paper_budget_clause(others):
@@ -68,7 +67,8 @@ def paper_budget_clause(others):
         return (" The paper's own budget has not been run to the end here: "
                 "`python -m training.experiments training-length --budget paper` trains the pair "
                 f"({PAPER_STEPS:,} steps each; see docs/training.md for its cost).")
-    at = _headline_at(d)
+    steps = max(row["steps"] for row in d["rows"])
+    at = _headline_at(d, steps)
     irmae, ae = at.get("IRMAE l=2"), at.get("AE")
     if not irmae or not ae:
         return ""
@@ -77,10 +77,10 @@ def paper_budget_clause(others):
     verdict = ("the paper's gap is reproduced" if gap else "the paper's gap is not reproduced")
     verdict += (f", and IRMAE's rank matches the paper's {PAPER_RANKS['IRMAE l=2']}" if near
                 else f"; IRMAE's rank is not the paper's {PAPER_RANKS['IRMAE l=2']}")
-    return (f" **At the paper's budget** ({max(row['steps'] for row in d['rows']):,} steps, on "
-            f"{_hardware(d)}): IRMAE l=2 uses {irmae['effective_rank']}, "
-            f"{_compare(irmae['effective_rank'], ae['effective_rank'])} the AE's {ae['effective_rank']} "
-            f"(eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}): {verdict} (paper: 7 vs 17).")
+    return (f" **At the paper's budget** ({steps:,} steps, on {_hardware(d)}): IRMAE l=2 uses "
+            f"{irmae['effective_rank']}, {_compare(irmae['effective_rank'], ae['effective_rank'])} the "
+            f"AE's {ae['effective_rank']} (eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}): {verdict} "
+            f"(paper: {PAPER_RANKS['IRMAE l=2']} vs {PAPER_RANKS['AE']}).")
 
 
 def budgets_section(documents, others, out_root, report_dir):
