@@ -1,5 +1,6 @@
 """Each experiment's smallest configuration end to end, and the report built from them."""
 
+import copy
 import dataclasses
 import json
 import os
@@ -198,8 +199,6 @@ def test_report_from_all_experiments(dirs):
 
 
 def test_the_report_puts_the_paper_budgets_pair_beside_this_ones(dirs):
-    import copy
-
     documents = runner.load_documents(dirs["out"])
     report.write_report(documents, dirs["out"], dirs["report"])
     text = open(dirs["report"]).read()
@@ -220,6 +219,85 @@ def test_the_report_puts_the_paper_budgets_pair_beside_this_ones(dirs):
     assert "**At the paper's budget**" in line and "the paper's gap is reproduced" in line
     assert "IRMAE's rank matches the paper's 7" in line
     assert "results/paper/training-length/rank_over_training.png" in text
+
+
+def test_finished_runs_give_the_pair_without_their_models(dirs):
+    """The paper budget's CPU path commits each finished run's own results, not its model:
+    the pair's rows then come from the runs' end-of-training evaluation, which is the
+    experiment's own on the same eval images."""
+    from training.experiments import training_length
+
+    document = training_length.runs_document(SMOKE, dirs["runs"])
+    assert document["source"] == "runs" and document["runs_dir"] == dirs["runs"]
+    assert document["adam_epsilon_placement"] == "pytorch"
+    assert document["hardware"]["cores"] >= 1  # config.json records the machine
+    evaluated = {row["run_name"]: row for row in runner.load_documents(dirs["out"])["training-length"]["rows"]}
+    assert [row["run_name"] for row in document["rows"]] == list(evaluated)
+    for row in document["rows"]:
+        other = evaluated[row["run_name"]]
+        assert (row["label"], row["group"], row["steps"]) == (other["label"], other["group"], other["steps"])
+        assert row["effective_rank"] == other["effective_rank"]
+        assert row["rank_by_epoch"] == other["rank_by_epoch"]
+        assert row["mse"] == pytest.approx(other["mse"], rel=1e-4)
+        assert row["colour_kept"] == pytest.approx(other["colour_kept"], rel=1e-3)
+    # An unfinished run does not count; no finished run, no document.
+    assert training_length.runs_document(SMOKE, os.path.join(dirs["runs"], "nothing-here")) is None
+
+
+def test_the_cpu_page_shows_a_paper_budget_run_committed_without_its_model(dirs, tmp_path):
+    import shutil
+
+    from training import rundir
+
+    out = tmp_path / "results"
+    shutil.copytree(os.path.join(dirs["out"], "training-length"), out / "training-length")
+    # IRMAE l=2 finished at the paper budget and committed as the CPU path leaves it: the
+    # run's files but the model and checkpoints; the AE not finished.
+    smoke = budgets.make_config(SMOKE, "shapes", "irmae").run_name
+    paper = budgets.make_config(budgets.BUDGETS["paper"], "shapes", "irmae").run_name
+    folder = out / "paper" / runner.PAPER_RUNS_DIR / paper
+    folder.mkdir(parents=True)
+    for name in (rundir.CONFIG_FILE, rundir.STATUS_FILE, rundir.HISTORY_FILE, rundir.SPECTRUM_FILE):
+        shutil.copy(os.path.join(dirs["runs"], smoke, name), folder / name)
+    unfinished = out / "paper" / runner.PAPER_RUNS_DIR / budgets.make_config(
+        budgets.BUDGETS["paper"], "shapes", "ae").run_name
+    unfinished.mkdir()
+    (unfinished / rundir.STATUS_FILE).write_text(json.dumps({"state": "training", "epochs": 46}))
+    others = {"paper": runner.load_paper_documents(str(out))}
+    pair = others["paper"]["training-length"]
+    assert [row["group"] for row in pair["rows"]] == ["IRMAE l=2"]
+    assert pair["rows"][0]["steps"] == report.PAPER_STEPS
+    rank = pair["rows"][0]["effective_rank"]
+
+    path = str(tmp_path / "results.md")
+    report.write_report(runner.load_documents(str(out)), str(out), path, others)
+    text = open(path).read()
+    line = text.splitlines()[2]
+    assert "**At the paper's budget**" in line and "only IRMAE l=2 has been trained to the end" in line
+    assert f"effective rank {rank} (paper: 7)" in line and "neither reproduced nor refuted" in line
+    assert "training-length --budget paper" in line
+    assert f"| paper budget, {report.PAPER_STEPS:,} steps |" in text
+    assert f"| {rank} / — |" in text
+    assert f"(results/paper/runs/{paper}/figures/spectrum.png)" in text
+    # The experiment's own document, once written, replaces the runs'.
+    document = copy.deepcopy(runner.load_documents(dirs["out"])["training-length"])
+    os.makedirs(out / "paper" / "training-length")
+    (out / "paper" / "training-length" / "results.json").write_text(json.dumps(document))
+    assert "source" not in runner.load_paper_documents(str(out))["training-length"]
+
+
+def test_the_budgets_table_gives_the_rank_over_training():
+    row = {"rank_by_epoch": [3, 4, 4, 5, 5, 5, 5, 6, 6, 6]}
+    assert report._rank_path(row) == "3 → 5 → 6"  # after epochs 1, 5 and 10
+    assert report._rank_path({"rank_by_epoch": [4]}) == "4 → 4 → 4"
+    assert report._rank_path({}) == "—"
+
+
+def test_hardware_is_written_once_for_every_place_that_shows_it():
+    assert report.hardware_text({"cpu": "AMD EPYC", "cores": 2, "gpus": []}) == "AMD EPYC, 2 CPU cores, no GPU"
+    assert report.hardware_text({"cpu": "Xeon", "cores": 16, "gpus": ["/physical_device:GPU:0"]}) == (
+        "Xeon, 16 CPU cores, GPUs /physical_device:GPU:0")
+    assert report.hardware_text(None) == "not recorded"
 
 
 def test_finished_runs_are_reused(dirs):

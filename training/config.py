@@ -1,7 +1,7 @@
 """One run configuration: every setting of a training run, paper defaults per dataset.
 
 `config.json` in a run directory holds `{"config": {...}, "versions": {...},
-"git_commit": ...}`; `RunConfig.load(path)` reads it back, so a run can be repeated
+"git_commit": ..., "hardware": {...}}`; `RunConfig.load(path)` reads it back, so a run can be repeated
 with `python -m training.fit --config RUN_DIR/config.json`.
 
 """
@@ -201,7 +201,28 @@ class RunConfig:
             "versions": package_versions(),
             "python": sys.version.split()[0],
             "git_commit": git_commit(),
+            "hardware": hardware(),
         }
+
+
+def hardware():
+    """The machine a run or experiment ran on: CPU model, CPU count, GPU names."""
+    import platform
+
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": gpus,
+            "tensorflow": tf.__version__, "python": platform.python_version()}
 
 
 def _check_choice(flag, value, allowed):

@@ -1,7 +1,6 @@
 """The figures of the results page: spectra, rows of images, rank over training."""
 
 import math
-import os
 
 from irmae_keras import analysis
 from irmae_keras.presets import RANK_THRESHOLD
@@ -85,15 +84,12 @@ def save_zoomed_rows(images, rows, cols, path):
     plots.save_grid(np.repeat(np.repeat(grid, FIGURE_ZOOM, axis=0), FIGURE_ZOOM, axis=1), path)
 
 
-def rank_history(ctx, trial):
+def rank_history(run_dir):
     """The effective rank after each epoch, from the run's history.csv (RankMonitor);
     None for an epoch whose codes were not finite."""
-    import csv
-    import math
+    from training.rundir import RunDir
 
-    with open(os.path.join(ctx.run_dir(trial.config), "history.csv"), encoding="utf-8") as handle:
-        ranks = [float(row["effective_rank"]) for row in csv.DictReader(handle)]
-    return [None if math.isnan(rank) else int(rank) for rank in ranks]
+    return [None if math.isnan(rank) else int(rank) for rank in RunDir(run_dir).history_column("effective_rank")]
 
 
 def training_steps(config):
@@ -120,7 +116,7 @@ def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=SHAPES_DIM
     figure.subplots_adjust(left=0.1, right=0.66, bottom=0.12, top=0.92)
     axes = figure.add_subplot()
     for trial in trials:
-        ranks = [float("nan") if rank is None else rank for rank in rank_history(ctx, trial)]
+        ranks = [float("nan") if rank is None else rank for rank in rank_history(ctx.run_dir(trial.config))]
         per_epoch = training_steps(trial.config) / trial.config.epochs if by_steps else 1
         axes.plot([per_epoch * epoch for epoch in range(1, len(ranks) + 1)], ranks, marker="o",
                   markersize=3, label=f"{trial.label} (seed {trial.config.seed})")

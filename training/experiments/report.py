@@ -55,32 +55,57 @@ def _headline_at(document, steps=None):
     return {row["group"]: row for row in document["rows"] if row["steps"] == steps}
 
 
-def _hardware(document):
-    hw = document["hardware"]
-    return f"{len(hw['gpus'])} GPU(s)" if hw["gpus"] else f"{hw['cpu']}, {hw['cores']} CPU cores"
+def hardware_text(hw):
+    """'AMD EPYC, 2 CPU cores, no GPU' (or the GPUs' names) from a hardware record."""
+    if not hw:
+        return "not recorded"
+    gpus = f"GPUs {', '.join(hw['gpus'])}" if hw["gpus"] else "no GPU"
+    return f"{hw['cpu']}, {hw['cores']} CPU cores, {gpus}"
+
+
+def _from_runs(document):
+    """Whether a training-length document was assembled from finished runs' own results."""
+    return document.get("source") == "runs"
 
 
 def paper_budget_clause(others):
     """What the paper-budget headline pair shows, or how to get it."""
+    command = ("`python -m training.experiments training-length --budget paper` trains the pair "
+               f"({PAPER_STEPS:,} steps each; see docs/training.md for its cost)")
     d = others.get("paper", {}).get("training-length")
     if not d:
-        return (" The paper's own budget has not been run to the end here: "
-                "`python -m training.experiments training-length --budget paper` trains the pair "
-                f"({PAPER_STEPS:,} steps each; see docs/training.md for its cost).")
+        return f" The paper's own budget has not been run to the end here: {command}."
     steps = max(row["steps"] for row in d["rows"])
     at = _headline_at(d, steps)
     irmae, ae = at.get("IRMAE l=2"), at.get("AE")
+    where = f"{steps:,} steps, " + (f"on {hardware_text(d['hardware'])}" if d["hardware"]
+                                    else "hardware not recorded in the runs")
     if not irmae or not ae:
-        return ""
+        done, missing = (irmae, "AE") if irmae else (ae, "IRMAE l=2")
+        return (f" **At the paper's budget** ({where}) only {done['group']} has been trained to the end "
+                f"here: effective rank {done['effective_rank']} (paper: {PAPER_RANKS[done['group']]}), "
+                f"eval MSE {done['mse']:.3g}, colour kept {done['colour_kept']:.0%}; the {missing} has not, "
+                f"so the paper's gap is neither reproduced nor refuted yet: {command}.")
     gap = irmae["effective_rank"] + RANK_TOLERANCE < ae["effective_rank"]
     near = abs(irmae["effective_rank"] - PAPER_RANKS["IRMAE l=2"]) <= RANK_TOLERANCE
     verdict = ("the paper's gap is reproduced" if gap else "the paper's gap is not reproduced")
     verdict += (f", and IRMAE's rank matches the paper's {PAPER_RANKS['IRMAE l=2']}" if near
                 else f"; IRMAE's rank is not the paper's {PAPER_RANKS['IRMAE l=2']}")
-    return (f" **At the paper's budget** ({steps:,} steps, on {_hardware(d)}): IRMAE l=2 uses "
+    return (f" **At the paper's budget** ({where}): IRMAE l=2 uses "
             f"{irmae['effective_rank']}, {_compare(irmae['effective_rank'], ae['effective_rank'])} the "
-            f"AE's {ae['effective_rank']} (eval MSE {irmae['mse']:.4f} vs {ae['mse']:.4f}): {verdict} "
+            f"AE's {ae['effective_rank']} (eval MSE {irmae['mse']:.3g} vs {ae['mse']:.3g}): {verdict} "
             f"(paper: {PAPER_RANKS['IRMAE l=2']} vs {PAPER_RANKS['AE']}).")
+
+
+RANK_PATH_FRACTIONS = (0.1, 0.5, 1.0)  # the budgets table's rank over training: after these shares of it
+
+
+def _rank_path(row):
+    """'4 → 5 → 6': the effective rank after a tenth, half and all of the run's epochs."""
+    ranks = row.get("rank_by_epoch") or []
+    if not ranks:
+        return "—"
+    return " → ".join(str(ranks[max(0, round(share * len(ranks)) - 1)]) for share in RANK_PATH_FRACTIONS)
 
 
 def budgets_section(documents, others, out_root, report_dir):
@@ -102,13 +127,15 @@ def budgets_section(documents, others, out_root, report_dir):
             out.append(" / ".join("—" if row is None else value(row) for row in pair))
         return out
 
+    shares = " / ".join(f"{share:.0%}" for share in RANK_PATH_FRACTIONS)
     rows = [
         ["effective rank, IRMAE l=2 / AE", f"{PAPER_RANKS['IRMAE l=2']} / {PAPER_RANKS['AE']}"]
         + cells(lambda row: str(row["effective_rank"])),
-        ["eval MSE, IRMAE l=2 / AE", "not reported"] + cells(lambda row: f"{row['mse']:.4f}"),
+        [f"rank after {shares} of training, IRMAE l=2 / AE", "not reported"] + cells(_rank_path),
+        ["eval MSE, IRMAE l=2 / AE", "not reported"] + cells(lambda row: f"{row['mse']:.3g}"),
         ["colour kept, IRMAE l=2 / AE", "in colour (Fig. 3)"]
         + cells(lambda row: f"{row['colour_kept']:.0%}" if "colour_kept" in row else "—"),
-        ["trained on", "not stated"] + [_hardware(d) for _, _, d, _ in columns],
+        ["trained on", "not stated"] + [hardware_text(d["hardware"]) for _, _, d, _ in columns],
         ["Adam", "PyTorch's"] + [("PyTorch's ε" if d.get("adam_epsilon_placement") == "pytorch"
                                   else "Keras' ε (before the fix)") for _, _, d, _ in columns],
     ]
@@ -119,15 +146,31 @@ def budgets_section(documents, others, out_root, report_dir):
              f"trains {PAPER_STEPS:,} steps: 50 000 images × 100 epochs, batch 32).", "",
              markdown_table(["", f"paper, {PAPER_STEPS:,} steps"] + [title for title, _, _, _ in columns], rows),
              ""]
-    if not others.get("paper", {}).get("training-length"):
+    paper = others.get("paper", {}).get("training-length")
+    if not paper or _from_runs(paper) and len(_headline_at(paper)) < len(HEADLINE):
         lines += [paper_budget_clause(others).strip(), ""]
     seen = set()
-    for title, _, d, root in columns:
+    for title, at, d, root in columns:
         if root in seen:
             continue
         seen.add(root)
+        budget = title.split(",")[0]
+        if _from_runs(d):
+            # Trained outside the experiment: each run's own evaluation at the end of
+            # `training.fit` (its eval split), and its own figures.
+            codes = sorted({row["num_codes"] for row in at.values()})
+            lines += [f"The {budget} column: each run's own evaluation at the end of `training.fit` "
+                      f"(on {' and '.join(f'{n:,}' for n in codes)} eval images), "
+                      "committed with its history and figures (not its checkpoints):", ""]
+            for row in at.values():
+                folder = os.path.relpath(os.path.join(d["runs_dir"], row["run_name"]), report_dir)
+                lines += [f"- {row['group']}: [`{row['run_name']}`]({folder}/), its "
+                          f"[spectrum]({folder}/figures/spectrum.png) and "
+                          f"[reconstructions]({folder}/figures/reconstructions.png)"]
+            lines.append("")
+            continue
         path = os.path.relpath(os.path.join(root, "training-length", "rank_over_training.png"), report_dir)
-        caption = f"Effective rank over training, {title.split(',')[0]} ({_hardware(d)})"
+        caption = f"Effective rank over training, {budget} ({hardware_text(d['hardware'])})"
         lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
     return lines
 
@@ -370,14 +413,12 @@ def optimizer_summary(documents):
 def _section(name, document, out_root, report_dir):
     minutes = document["seconds"]["this_call"] / 60
     training = document["seconds"]["training_all_runs"] / 60
-    hw = document["hardware"]
     runs = document["runs"]
     lines = [
         f"## {name}: {document['question']}",
         "",
-        f"`{document['command']}` — {hw['cpu']}, {hw['cores']} cores"
-        + (f", GPUs {', '.join(hw['gpus'])}" if hw["gpus"] else ", no GPU")
-        + f"; TensorFlow {hw['tensorflow']}. This call took {minutes:.1f} min "
+        f"`{document['command']}` — {hardware_text(document['hardware'])}; "
+        f"TensorFlow {document['hardware']['tensorflow']}. This call took {minutes:.1f} min "
         f"({runs['trained_now']} runs trained, {runs['reused']} reused from other experiments); "
         f"training all of its runs took {training:.1f} min. {optimizer_line(document)}",
         "",

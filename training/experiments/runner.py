@@ -3,30 +3,12 @@
 import dataclasses
 import json
 import os
-import platform
 import time
 
 from training.config import RunConfig
+from training.config import hardware
 from training.experiments.context import Context
 from training.experiments.registry import EXPERIMENTS
-
-
-def hardware():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import tensorflow as tf
-
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": gpus,
-            "tensorflow": tf.__version__, "python": platform.python_version()}
-
 
 
 REPORT = "docs/results.md"
@@ -40,9 +22,7 @@ def run_experiments(names, budget, runs_dir, out_root, report_path=REPORT):
 
     for name in names:
         run_experiment(name, budget, runs_dir, out_root)
-    # The CPU page also shows the paper budget's headline pair (docs/results/paper).
-    others = {name: load_documents(os.path.join(out_root, name)) for name in ("paper",)
-              if budget.name == "cpu" and os.path.isdir(os.path.join(out_root, name))}
+    others = {"paper": load_paper_documents(out_root)} if budget.name == "cpu" else {}
     report.write_report(load_documents(out_root), out_root, report_path, others)
     print(f"wrote {report_path}")
 
@@ -93,4 +73,23 @@ def load_documents(out_root):
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
                 documents[name] = json.load(handle)
+    return documents
+
+
+PAPER_RUNS_DIR = "runs"  # under the paper budget's results: finished runs' own results
+
+
+def load_paper_documents(out_root):
+    """The paper budget's documents, which the CPU page shows beside its own
+    (OUT_ROOT/paper). Without a `training-length` document, its rows come from the
+    finished runs committed under OUT_ROOT/paper/runs (the paper budget's CPU path)."""
+    from training.experiments.budgets import BUDGETS
+    from training.experiments.training_length import runs_document
+
+    root = os.path.join(out_root, "paper")
+    documents = load_documents(root) if os.path.isdir(root) else {}
+    if "training-length" not in documents:
+        runs = runs_document(BUDGETS["paper"], os.path.join(root, PAPER_RUNS_DIR))
+        if runs:
+            documents["training-length"] = runs
     return documents

@@ -32,7 +32,7 @@ def run(ctx):
     headline = ("AE", "AE+L1", "AE+L2", "IRMAE l=2", "IRMAE l=4")
     first = [t for t in trials if t.label in headline and t.config.seed == budget.seeds[0]]
     ctx.train_all(first + [t for t in trials if t not in first])
-    rows = [dict(trial_row(ctx, trial), rank_by_epoch=rank_history(ctx, trial)) for trial in trials]
+    rows = [dict(trial_row(ctx, trial), rank_by_epoch=rank_history(ctx.run_dir(trial.config))) for trial in trials]
     order = ["AE", "AE+L1", "AE+L2", "VAE", "IRMAE l=2", "IRMAE l=4"]
     rows.sort(key=lambda row: (order.index(row["label"]), row["seed"]))
     first_seed = [row for row in rows if row["seed"] == budget.seeds[0]]

@@ -2,6 +2,7 @@
 
 import os
 
+from training.config import RunConfig
 from training.experiments.budgets import BUDGETS
 from training.experiments.budgets import make_config
 from training.experiments.budgets import Trial
@@ -15,20 +16,24 @@ from training.experiments.figures import training_steps
 from training.experiments.tables import rank_table
 
 
-def run(ctx):
-    """Is it the budget that keeps the ranks below the paper's? AE and IRMAE l=2 at the
-    budget's length and trained longer, with the rank after every epoch."""
-    budget = ctx.budget
+def headline_trials(budget):
+    """AE and IRMAE l=2 at the budget's length and, where the budget has one, longer."""
     trials = []
     for size in ({}, budget.long_run):
         for label, model in (("AE", "ae"), ("IRMAE l=2", "irmae")):
             config = make_config(budget, "shapes", model, size=size)
             trials.append(Trial(f"{label}, {training_steps(config):,} steps", config, group=label))
-    # The paper budget's runs are already long: one length, Fig. 2's headline pair, which
-    # `--budget paper` trains together (two processes on one device: Context.train_all).
-    trials = list({trial.config.run_name: trial for trial in trials}.values())
+    # The paper budget's runs are already long: one length, Fig. 2's headline pair.
+    return list({trial.config.run_name: trial for trial in trials}.values())
+
+
+def run(ctx):
+    """Is it the budget that keeps the ranks below the paper's? AE and IRMAE l=2 at the
+    budget's length and trained longer, with the rank after every epoch."""
+    trials = headline_trials(ctx.budget)
+    # `--budget paper` trains the pair together (two processes on one device: Context.train_all).
     ctx.train_all(trials)
-    rows = [dict(trial_row(ctx, trial), rank_by_epoch=rank_history(ctx, trial),
+    rows = [dict(trial_row(ctx, trial), rank_by_epoch=rank_history(ctx.run_dir(trial.config)),
                  steps=training_steps(trial.config), colour_kept=colour_kept(ctx, trial))
             for trial in trials]
     table = rank_table(rows, extra=[
@@ -52,3 +57,40 @@ def run(ctx):
              "dimensions for what it has learned. The paper trains 50 000 images × 100 epochs "
              f"({training_steps(make_config(BUDGETS['paper'], 'shapes')):,} steps)."]
     return rows, table, figures, notes
+
+
+def runs_document(budget, root):
+    """The experiment's rows from its runs' own results, without the models: the
+    files `training.fit` leaves in a finished run (config.json, status.json,
+    history.csv, spectrum.json: its end-of-training evaluation on the eval split),
+    committed under `root/RUN_NAME/` where a run was trained outside the experiment
+    (the paper budget's CPU path). Only finished runs of `headline_trials(budget)`
+    count; None when there is none. Shaped like `results.json`, with `source: "runs"` and
+    `runs_dir: root`."""
+    import json
+
+    from training.rundir import RunDir
+    from training.trainer import build_optimizer
+
+    rows, machines = [], []
+    for trial in headline_trials(budget):
+        run = RunDir(os.path.join(root, trial.config.run_name))
+        if run.read_status().get("state") != "complete" or not os.path.exists(run.spectrum_path):
+            continue
+        with open(run.spectrum_path, encoding="utf-8") as handle:
+            spectrum = json.load(handle)
+        with open(run.config_path, encoding="utf-8") as handle:
+            machines.append(json.load(handle).get("hardware"))
+        rows.append(dict(
+            label=trial.label, group=trial.group, seed=trial.config.seed, run_name=trial.config.run_name,
+            config=trial.config.to_dict(), effective_rank=spectrum["effective_rank"],
+            entropy_rank=spectrum["entropy_rank"], singular_values=spectrum["singular_values"],
+            mse=spectrum["eval_mse"], colour_kept=spectrum["colour_kept"], num_codes=spectrum["num_codes"],
+            rank_by_epoch=rank_history(run.path), steps=training_steps(trial.config),
+        ))
+    if not rows:
+        return None
+    return {"experiment": "training-length", "source": "runs", "runs_dir": root, "budget": {"name": budget.name},
+            "hardware": machines[0] if all(m == machines[0] for m in machines) else None,
+            "adam_epsilon_placement": build_optimizer(RunConfig.load(run.config_path)).epsilon_placement,
+            "rows": rows}
