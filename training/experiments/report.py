@@ -147,7 +147,7 @@ def budgets_section(documents, others, out_root, report_dir):
              markdown_table(["", f"paper, {PAPER_STEPS:,} steps"] + [title for title, _, _, _ in columns], rows),
              ""]
     paper = others.get("paper", {}).get("training-length")
-    if not paper or _from_runs(paper) and len(_headline_at(paper)) < len(HEADLINE):
+    if not paper or len(_headline_at(paper)) < len(HEADLINE):
         lines += [paper_budget_clause(others).strip(), ""]
     seen = set()
     for title, at, d, root in columns:

@@ -2,7 +2,6 @@
 
 import os
 
-from training.config import RunConfig
 from training.experiments.budgets import BUDGETS
 from training.experiments.budgets import make_config
 from training.experiments.budgets import Trial
@@ -72,8 +71,9 @@ def runs_document(budget, root):
     from training.rundir import RunDir
     from training.trainer import build_optimizer
 
+    trials = headline_trials(budget)
     rows, machines = [], []
-    for trial in headline_trials(budget):
+    for trial in trials:
         run = RunDir(os.path.join(root, trial.config.run_name))
         if run.read_status().get("state") != "complete" or not os.path.exists(run.spectrum_path):
             continue
@@ -92,5 +92,6 @@ def runs_document(budget, root):
         return None
     return {"experiment": "training-length", "source": "runs", "runs_dir": root, "budget": {"name": budget.name},
             "hardware": machines[0] if all(m == machines[0] for m in machines) else None,
-            "adam_epsilon_placement": build_optimizer(RunConfig.load(run.config_path)).epsilon_placement,
+            # The run names encode the optimizer: the trials' settings are the runs'.
+            "adam_epsilon_placement": build_optimizer(trials[0].config).epsilon_placement,
             "rows": rows}
