@@ -231,6 +231,7 @@ def test_finished_runs_give_the_pair_without_their_models(dirs):
     assert document["source"] == "runs" and document["runs_dir"] == dirs["runs"]
     assert document["adam_epsilon_placement"] == "pytorch"
     assert document["hardware"]["cores"] >= 1  # config.json records the machine
+    assert all(row["hardware"] == document["hardware"] for row in document["rows"])
     evaluated = {row["run_name"]: row for row in runner.load_documents(dirs["out"])["training-length"]["rows"]}
     assert [row["run_name"] for row in document["rows"]] == list(evaluated)
     for row in document["rows"]:
@@ -279,6 +280,13 @@ def test_the_cpu_page_shows_a_paper_budget_run_committed_without_its_model(dirs,
     assert f"| paper budget, {report.PAPER_STEPS:,} steps |" in text
     assert f"| {rank} / — |" in text
     assert f"(results/paper/runs/{paper}/figures/spectrum.png)" in text
+    # Its figures, drawn beside the runs from their history and spectrum.
+    from training.experiments import training_length
+
+    drawn = training_length.runs_figures(pair)
+    for name, title in drawn:
+        assert os.path.getsize(out / "paper" / runner.PAPER_RUNS_DIR / name) > 1000
+        assert f"![{title}, paper budget (" in text and f"(results/paper/runs/{name})" in text
     # The experiment's own document, once written, replaces the runs'.
     document = copy.deepcopy(runner.load_documents(dirs["out"])["training-length"])
     os.makedirs(out / "paper" / "training-length")
@@ -298,6 +306,12 @@ def test_hardware_is_written_once_for_every_place_that_shows_it():
     assert report.hardware_text({"cpu": "Xeon", "cores": 16, "gpus": ["/physical_device:GPU:0"]}) == (
         "Xeon, 16 CPU cores, GPUs /physical_device:GPU:0")
     assert report.hardware_text(None) == "not recorded"
+    # Runs trained in different sittings: each run's machine, named by its model.
+    epyc = {"cpu": "AMD EPYC", "cores": 2, "gpus": []}
+    mixed = {"hardware": None, "rows": [{"group": "AE", "hardware": epyc}, {"group": "IRMAE l=2"}]}
+    assert report.document_hardware_text(mixed) == "AE: AMD EPYC, 2 CPU cores, no GPU; IRMAE l=2: not recorded"
+    assert report.document_hardware_text({"hardware": epyc, "rows": []}) == "AMD EPYC, 2 CPU cores, no GPU"
+    assert report.document_hardware_text({"hardware": None, "rows": [{"group": "AE"}]}) == "not recorded"
 
 
 def test_finished_runs_are_reused(dirs):

@@ -63,6 +63,15 @@ def hardware_text(hw):
     return f"{hw['cpu']}, {hw['cores']} CPU cores, {gpus}"
 
 
+def document_hardware_text(document):
+    """The machine a document's rows were trained on: one, or, for runs trained in
+    different sittings (a runs document), each run's."""
+    rows = document["rows"]
+    if document.get("hardware") or not any(row.get("hardware") for row in rows):
+        return hardware_text(document.get("hardware"))
+    return "; ".join(f"{row['group']}: {hardware_text(row.get('hardware'))}" for row in rows)
+
+
 def _from_runs(document):
     """Whether a training-length document was assembled from finished runs' own results."""
     return document.get("source") == "runs"
@@ -78,8 +87,9 @@ def paper_budget_clause(others):
     steps = max(row["steps"] for row in d["rows"])
     at = _headline_at(d, steps)
     irmae, ae = at.get("IRMAE l=2"), at.get("AE")
-    where = f"{steps:,} steps, " + (f"on {hardware_text(d['hardware'])}" if d["hardware"]
-                                    else "hardware not recorded in the runs")
+    machines = document_hardware_text(d)
+    where = f"{steps:,} steps, " + ("hardware not recorded in the runs" if machines == hardware_text(None)
+                                    else f"on {machines}")
     if not irmae or not ae:
         done, missing = (irmae, "AE") if irmae else (ae, "IRMAE l=2")
         return (f" **At the paper's budget** ({where}) only {done['group']} has been trained to the end "
@@ -135,11 +145,12 @@ def budgets_section(documents, others, out_root, report_dir):
         ["eval MSE, IRMAE l=2 / AE", "not reported"] + cells(lambda row: f"{row['mse']:.3g}"),
         ["colour kept, IRMAE l=2 / AE", "in colour (Fig. 3)"]
         + cells(lambda row: f"{row['colour_kept']:.0%}" if "colour_kept" in row else "—"),
-        ["trained on", "not stated"] + [hardware_text(d["hardware"]) for _, _, d, _ in columns],
+        ["trained on", "not stated"] + [document_hardware_text(d) for _, _, d, _ in columns],
         ["Adam", "PyTorch's"] + [("PyTorch's ε" if d.get("adam_epsilon_placement") == "pytorch"
                                   else "Keras' ε (before the fix)") for _, _, d, _ in columns],
     ]
     from training.experiments.tables import markdown_table
+    from training.experiments.training_length import RUNS_FIGURES
 
     lines = ["## Fig. 2's pair at each budget, beside the paper", "",
              "AE and IRMAE l=2 on shapes, seed 0, from `training-length` at each budget (the paper "
@@ -168,9 +179,13 @@ def budgets_section(documents, others, out_root, report_dir):
                           f"[spectrum]({folder}/figures/spectrum.png) and "
                           f"[reconstructions]({folder}/figures/reconstructions.png)"]
             lines.append("")
+            for name, title in RUNS_FIGURES:
+                path = os.path.relpath(os.path.join(d["runs_dir"], name), report_dir)
+                caption = f"{title}, {budget} ({document_hardware_text(d)})"
+                lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
             continue
         path = os.path.relpath(os.path.join(root, "training-length", "rank_over_training.png"), report_dir)
-        caption = f"Effective rank over training, {budget} ({hardware_text(d['hardware'])})"
+        caption = f"Effective rank over training, {budget} ({document_hardware_text(d)})"
         lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
     return lines
 

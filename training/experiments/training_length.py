@@ -5,6 +5,7 @@ import os
 from training.experiments.budgets import BUDGETS
 from training.experiments.budgets import make_config
 from training.experiments.budgets import Trial
+from training.experiments.context import Context
 from training.experiments.context import trial_row
 from training.experiments.figures import colour_kept
 from training.experiments.figures import rank_history
@@ -86,12 +87,33 @@ def runs_document(budget, root):
             config=trial.config.to_dict(), effective_rank=spectrum["effective_rank"],
             entropy_rank=spectrum["entropy_rank"], singular_values=spectrum["singular_values"],
             mse=spectrum["eval_mse"], colour_kept=spectrum["colour_kept"], num_codes=spectrum["num_codes"],
-            rank_by_epoch=rank_history(run.path), steps=training_steps(trial.config),
+            rank_by_epoch=rank_history(run.path), steps=training_steps(trial.config), hardware=machines[-1],
         ))
     if not rows:
         return None
+    # One machine for the document where every run names the same one; runs trained in
+    # different sittings keep theirs in their rows.
     return {"experiment": "training-length", "source": "runs", "runs_dir": root, "budget": {"name": budget.name},
             "hardware": machines[0] if all(m == machines[0] for m in machines) else None,
             # The run names encode the optimizer: the trials' settings are the runs'.
             "adam_epsilon_placement": build_optimizer(trials[0].config).epsilon_placement,
             "rows": rows}
+
+
+RUNS_FIGURES = (("rank_over_training.png", "Shapes: effective rank over training, AE and IRMAE l=2"),
+                ("spectra.png", "Singular values of the shapes eval codes at the end of training"))
+
+
+def runs_figures(document):
+    """Draws a runs document's figures (see `runs_document`) beside its runs, in
+    `runs_dir`: the rank after every epoch from each run's history.csv, and the spectra of
+    the runs' end-of-training eval codes. Returns [(file name, title)]."""
+    root = document["runs_dir"]
+    budget = BUDGETS[document["budget"]["name"]]
+    finished = {row["run_name"] for row in document["rows"]}
+    trials = [trial for trial in headline_trials(budget) if trial.config.run_name in finished]
+    (rank_name, rank_title), (spectra_name, spectra_title) = RUNS_FIGURES
+    rank_over_training_figure(Context(budget, root, root), trials, os.path.join(root, rank_name), rank_title,
+                              by_steps=True)
+    spectra_figure(document["rows"], os.path.join(root, spectra_name), spectra_title)
+    return list(RUNS_FIGURES)
