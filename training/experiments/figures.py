@@ -107,6 +107,7 @@ def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=SHAPES_DIM
     RankMonitor), one line per trial: is a rank still moving when the budget ends?
     `by_steps` puts training steps on the x-axis, for runs whose epochs differ in size."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
     from matplotlib.ticker import MaxNLocator
 
     from irmae_keras import plots
@@ -123,6 +124,8 @@ def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=SHAPES_DIM
     axes.axhline(intrinsic_dim, color="grey", linestyle=":", linewidth=1,
                  label=f"intrinsic dimension {intrinsic_dim}")
     axes.set_xlabel("training step" if by_steps else "epoch")
+    if by_steps:  # 150,000 steps: six-digit tick labels would run into each other
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda step, _: f"{step / 1000:g}k" if step else "0"))
     axes.set_ylabel("effective rank (eval codes)")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(title, fontsize=9)

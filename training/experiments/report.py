@@ -181,7 +181,7 @@ def budgets_section(documents, others, out_root, report_dir):
             lines.append("")
             for name, title in RUNS_FIGURES:
                 path = os.path.relpath(os.path.join(d["runs_dir"], name), report_dir)
-                caption = f"{title}, {budget} ({document_hardware_text(d)})"
+                caption = f"{title}, {budget} (hardware: {document_hardware_text(d)})"
                 lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
             continue
         path = os.path.relpath(os.path.join(root, "training-length", "rank_over_training.png"), report_dir)
