@@ -88,8 +88,8 @@ def paper_budget_clause(others):
     at = _headline_at(d, steps)
     irmae, ae = at.get("IRMAE l=2"), at.get("AE")
     machines = document_hardware_text(d)
-    where = f"{steps:,} steps, " + ("hardware not recorded in the runs" if machines == hardware_text(None)
-                                    else f"on {machines}")
+    where = f"{steps:,} steps, " + (f"on {machines}" if d["hardware"] else "hardware not recorded in the runs"
+                                    if machines == hardware_text(None) else f"hardware: {machines}")
     if not irmae or not ae:
         done, missing = (irmae, "AE") if irmae else (ae, "IRMAE l=2")
         return (f" **At the paper's budget** ({where}) only {done['group']} has been trained to the end "
