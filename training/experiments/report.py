@@ -72,11 +72,6 @@ def document_hardware_text(document):
     return "; ".join(f"{row['group']}: {hardware_text(row.get('hardware'))}" for row in rows)
 
 
-def _from_runs(document):
-    """Whether a training-length document was assembled from finished runs' own results."""
-    return document.get("source") == "runs"
-
-
 def paper_budget_clause(others):
     """What the paper-budget headline pair shows, or how to get it."""
     command = ("`python -m training.experiments training-length --budget paper` trains the pair "
@@ -88,8 +83,12 @@ def paper_budget_clause(others):
     at = _headline_at(d, steps)
     irmae, ae = at.get("IRMAE l=2"), at.get("AE")
     machines = document_hardware_text(d)
-    where = f"{steps:,} steps, " + (f"on {machines}" if d["hardware"] else "hardware not recorded in the runs"
-                                    if machines == hardware_text(None) else f"hardware: {machines}")
+    if d["hardware"]:
+        where = f"{steps:,} steps, on {machines}"
+    elif machines == hardware_text(None):
+        where = f"{steps:,} steps, hardware not recorded in the runs"
+    else:  # runs from different machines: each named
+        where = f"{steps:,} steps, hardware: {machines}"
     if not irmae or not ae:
         done, missing = (irmae, "AE") if irmae else (ae, "IRMAE l=2")
         return (f" **At the paper's budget** ({where}) only {done['group']} has been trained to the end "
@@ -150,7 +149,9 @@ def budgets_section(documents, others, out_root, report_dir):
                                   else "Keras' ε (before the fix)") for _, _, d, _ in columns],
     ]
     from training.experiments.tables import markdown_table
+    from training.experiments.training_length import RANK_FIGURE
     from training.experiments.training_length import RUNS_FIGURES
+    from training.experiments.training_length import from_runs
 
     lines = ["## Fig. 2's pair at each budget, beside the paper", "",
              "AE and IRMAE l=2 on shapes, seed 0, from `training-length` at each budget (the paper "
@@ -166,7 +167,7 @@ def budgets_section(documents, others, out_root, report_dir):
             continue
         seen.add(root)
         budget = title.split(",")[0]
-        if _from_runs(d):
+        if from_runs(d):
             # Trained outside the experiment: each run's own evaluation at the end of
             # `training.fit` (its eval split), and its own figures.
             codes = sorted({row["num_codes"] for row in at.values()})
@@ -184,7 +185,7 @@ def budgets_section(documents, others, out_root, report_dir):
                 caption = f"{title}, {budget} (hardware: {document_hardware_text(d)})"
                 lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
             continue
-        path = os.path.relpath(os.path.join(root, "training-length", "rank_over_training.png"), report_dir)
+        path = os.path.relpath(os.path.join(root, "training-length", RANK_FIGURE[0]), report_dir)
         caption = f"Effective rank over training, {budget} ({document_hardware_text(d)})"
         lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
     return lines

@@ -24,9 +24,10 @@ def run_experiments(names, budget, runs_dir, out_root, report_path=REPORT):
         run_experiment(name, budget, runs_dir, out_root)
     others = {"paper": load_paper_documents(out_root)} if budget.name == "cpu" else {}
     runs = others.get("paper", {}).get("training-length")
-    if runs and runs.get("source") == "runs":
-        from training.experiments.training_length import runs_figures
+    from training.experiments.training_length import from_runs
+    from training.experiments.training_length import runs_figures
 
+    if runs and from_runs(runs):
         runs_figures(runs)
     report.write_report(load_documents(out_root), out_root, report_path, others)
     print(f"wrote {report_path}")

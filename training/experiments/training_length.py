@@ -16,6 +16,15 @@ from training.experiments.figures import training_steps
 from training.experiments.tables import rank_table
 
 
+RANK_FIGURE = ("rank_over_training.png", "Shapes: effective rank over training, AE and IRMAE l=2")
+RUNS_SOURCE = "runs"  # a document's `source` when built from committed runs (`runs_document`)
+
+
+def from_runs(document):
+    """Whether a training-length document was assembled from finished runs' own results."""
+    return document.get("source") == RUNS_SOURCE
+
+
 def headline_trials(budget):
     """AE and IRMAE l=2 at the budget's length and, where the budget has one, longer."""
     trials = []
@@ -41,10 +50,9 @@ def run(ctx):
         ("colour kept", lambda row: f"{row['colour_kept']:.0%}"),
         ("rank after each epoch", lambda row: " ".join(str(r) for r in row["rank_by_epoch"])),
     ])
-    title = "Shapes: effective rank over training, AE and IRMAE l=2"
-    rank_over_training_figure(ctx, trials, os.path.join(ctx.out_dir, "rank_over_training.png"),
-                              title, by_steps=True)
-    figures = [("rank_over_training.png", title)]
+    rank_name, title = RANK_FIGURE
+    rank_over_training_figure(ctx, trials, os.path.join(ctx.out_dir, rank_name), title, by_steps=True)
+    figures = [RANK_FIGURE]
     spectra_title = "Singular values of the shapes eval codes after short and longer training"
     spectra_figure(rows, os.path.join(ctx.out_dir, "spectra.png"), spectra_title)
     figures.append(("spectra.png", spectra_title))
@@ -93,14 +101,14 @@ def runs_document(budget, root):
         return None
     # One machine for the document where every run names the same one; runs trained in
     # different sittings keep theirs in their rows.
-    return {"experiment": "training-length", "source": "runs", "runs_dir": root, "budget": {"name": budget.name},
+    return {"experiment": "training-length", "source": RUNS_SOURCE, "runs_dir": root, "budget": {"name": budget.name},
             "hardware": machines[0] if all(m == machines[0] for m in machines) else None,
             # The run names encode the optimizer: the trials' settings are the runs'.
             "adam_epsilon_placement": build_optimizer(trials[0].config).epsilon_placement,
             "rows": rows}
 
 
-RUNS_FIGURES = (("rank_over_training.png", "Shapes: effective rank over training, AE and IRMAE l=2"),
+RUNS_FIGURES = (RANK_FIGURE,
                 ("spectra.png", "Singular values of the shapes eval codes at the end of training"))
 
 
