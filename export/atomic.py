@@ -3,12 +3,12 @@
 `write_file_atomic` imports nothing heavy: the TF-free deploy tool uses it. It is the
 TF-free twin of `irmae_keras.utils.atomic_path`, which the library and everything on
 the TensorFlow side use (the library cannot import this layer, and importing the
-library imports Keras). `staged_directory` swaps whole directories recoverably.
+library imports Keras). `staged_directory` swaps whole directories recoverably (the swap
+itself is `irmae_keras.staging`, loaded only when used).
 """
 
 import contextlib
 import os
-import shutil
 import tempfile
 
 from export.errors import UsageError
@@ -20,7 +20,13 @@ def write_file_atomic(path, write):
     Args:
         path: str. The destination file; its directory must exist.
         write: callable taking a binary file handle.
+
+    Raises:
+        UsageError: `path` is a symbolic link (neither it nor its target is replaced).
     """
+    if os.path.islink(path):
+        raise UsageError(f"{path} is a symbolic link; files are written by renaming a new one into "
+                         "place, never through a link: remove the link or choose another path.")
     directory = os.path.dirname(os.path.abspath(path))
     handle, staging = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
     os.chmod(staging, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from other users
@@ -46,7 +52,10 @@ def check_destination(path, overwrite):
         return
     if not overwrite:
         raise UsageError(f"{path} already exists; pass --overwrite to replace it.")
-    if os.path.islink(path) or not os.path.isdir(path):
+    if os.path.islink(path):
+        raise UsageError(f"{path} is a symbolic link; refusing to replace it or write through it: "
+                         "remove the link or choose another path.")
+    if not os.path.isdir(path):
         raise UsageError(f"{path} exists and is not a directory; refusing to replace it.")
 
 
@@ -73,84 +82,26 @@ def check_writable_dir(path, flag):
         pass
 
 
-STAGING_INFIX = ".staging-"  # being written: incomplete, deleted by recovery
-READY_INFIX = ".ready-"  # complete, about to replace the destination
-RETIRED_INFIX = ".old-"  # the replaced destination, deleted once the swap is done
+# The recoverable directory swap lives in the library (irmae_keras.staging), which
+# Autoencoder.save_to_preset needs and which cannot import this layer; it is loaded
+# only when asked for, so the TF-free deploy path that imports this module stays light.
+_STAGING_NAMES = ("STAGING_INFIX", "READY_INFIX", "RETIRED_INFIX", "recover_staged_directory",
+                  "settled_directory")
 
 
-def _siblings(path, infix):
-    parent, name = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        return []
-    prefix = f".{name}{infix}"
-    return sorted(os.path.join(parent, entry) for entry in os.listdir(parent) if entry.startswith(prefix))
+def __getattr__(name):
+    if name in _STAGING_NAMES:
+        from irmae_keras import staging
 
-
-def recover_staged_directory(path):
-    """Finishes or undoes a `staged_directory` swap that a killed process left.
-
-    Every step of the swap leaves a state this recognises: a staging folder is
-    incomplete (deleted); a ready folder is a complete new directory (moved into
-    place, retiring the old one); a retired folder is deleted once `path` exists,
-    and moved back if it does not.
-    """
-    for staging in _siblings(path, STAGING_INFIX):
-        shutil.rmtree(staging, ignore_errors=True)
-    for ready in _siblings(path, READY_INFIX):
-        _swap_in(ready, path)
-    for retired in _siblings(path, RETIRED_INFIX):
-        if os.path.lexists(path):
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(retired, path)
-
-
-def _swap_in(ready, path):
-    """`ready` becomes `path`; an existing `path` is retired first, then deleted."""
-    # The library's rename carries the tests' fault-injection hook; only the
-    # TensorFlow side (export_model, run directories) swaps directories.
-    from irmae_keras.utils import replace_path
-
-    parent, name = os.path.split(os.path.abspath(path))
-    retired = None
-    if os.path.lexists(path):
-        retired = tempfile.mkdtemp(prefix=f".{name}{RETIRED_INFIX}", dir=parent)
-        os.rmdir(retired)  # only its unique name is wanted
-        replace_path(path, retired)
-    replace_path(ready, path)
-    if retired:
-        shutil.rmtree(retired, ignore_errors=True)
+        return getattr(staging, name)
+    raise AttributeError(f"module 'export.atomic' has no attribute {name!r}")
 
 
 @contextlib.contextmanager
 def staged_directory(path, overwrite=False):
-    """Yields an empty staging directory that becomes `path` if the block succeeds.
+    """`irmae_keras.staging.staged_directory` refusing, with a UsageError, an existing
+    `path` unless `overwrite` (`check_destination`)."""
+    from irmae_keras.staging import staged_directory as staged
 
-    The staging directory sits beside `path` (same file system, so the renames
-    are atomic). If the block raises, it is deleted and `path` is left as it was.
-    With `overwrite`, an existing `path` is replaced only after the block
-    succeeded. A kill at any step leaves folders that `recover_staged_directory`
-    (called here first) turns back into one consistent `path`.
-
-    Args:
-        path: str. The destination directory.
-        overwrite: bool. Replace an existing directory. Defaults to False.
-    """
-    path = os.path.abspath(path)
-    parent, name = os.path.split(path)
-    recover_staged_directory(path)
-    check_destination(path, overwrite)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}{STAGING_INFIX}", dir=parent)
-    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide it from other users
-    try:
+    with staged(path, lambda destination: check_destination(destination, overwrite)) as staging:
         yield staging
-        check_destination(path, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    from irmae_keras.utils import replace_path
-
-    ready = staging.replace(f".{name}{STAGING_INFIX}", f".{name}{READY_INFIX}", 1)
-    replace_path(staging, ready)
-    _swap_in(ready, path)

@@ -6,17 +6,16 @@ command serves `encoder.onnx` (n numbers per image) and `encoder_rankK.onnx` (K)
 """
 
 import argparse
-import json
 import os
 import sys
 
-import numpy as np
-
 from export import images as preprocessing
-from export.encoding import encode_files
-from export.encoding import open_session
 from export.atomic import check_writable_dir
-from export.atomic import write_file_atomic
+from export.encoding import encode_files
+from export.encoding import names_path
+from export.encoding import open_session
+from export.encoding import repair_codes
+from export.encoding import save_codes
 from export.errors import ArgumentParser
 from export.errors import UsageError
 from export.errors import run_cli
@@ -33,10 +32,12 @@ def build_parser():
             "preprocessing of training (export/images.py: EXIF orientation, the model's "
             "channels, centre crop to its aspect ratio, bilinear resize, its value range, "
             "read from the file's metadata), in batches, so memory stays bounded. "
-            "Unreadable files are reported one line each on stderr and skipped."),
+            "Unreadable files, and anything that is not a regular file (a FIFO, socket or "
+            "device), are reported one line each on stderr and skipped."),
         epilog=(
             "writes OUT (float32 array, one row per encoded image) and OUT's stem + "
-            ".names.json (the encoded files, in row order). Exit 0 when at least one image "
+            ".names.json (the encoded files, in row order), replaced together: an "
+            "interrupted write leaves the old pair or the new one. Exit 0 when at least one image "
             "was encoded, 2 when none could be or on a usage error (one line on stderr).\n\n"
             "example:\n  python -m export.encode --onnx export/encoder_rank7.onnx "
             "--dir photos/ --out codes.npy"),
@@ -60,12 +61,6 @@ def build_parser():
                         help="onnxruntime intra-op threads (default: the CPU count, "
                              "%(default)s)")
     return parser
-
-
-def names_path(out):
-    """The file beside `out` that lists the encoded images: codes.npy → codes.names.json."""
-    stem = out[:-4] if out.endswith(".npy") else out
-    return f"{stem}.names.json"
 
 
 def _image_files(directory):
@@ -96,7 +91,11 @@ def _check_out(out, overwrite):
     if not os.path.isdir(out_dir):
         raise UsageError(f"--out {out}: directory {out_dir} does not exist.")
     check_writable_dir(out_dir, "--out")
+    repair_codes(out)  # what an interrupted earlier write left: its complete pair, or nothing
     for path in (out, names_path(out)):
+        if os.path.islink(path):
+            raise UsageError(f"--out {out}: {path} is a symbolic link; codes are never written through "
+                             "or over one: remove the link or choose another name.")
         if os.path.isdir(path):
             raise UsageError(f"--out {out}: {path} is a directory; choose a file name ending in .npy.")
         if os.path.lexists(path) and not overwrite:
@@ -112,16 +111,21 @@ def main(argv):
     paths = _paths(args)
     session, spec = open_session(args.onnx, args.threads)
     codes, names = encode_files(
-        session, paths, spec, lambda path, why: print(f"export.encode: skipped {path}: {why}", file=sys.stderr),
+        session, paths, spec,
+        lambda path, why: print(f"export.encode: skipped {shown(path)}: {why}", file=sys.stderr),
         args.batch_size)
     if codes is None:
         raise UsageError(f"none of the {len(paths)} images could be read; nothing written.")
-    write_file_atomic(args.out, lambda handle: np.save(handle, codes))
-    listing = json.dumps(names, indent=1) + "\n"
-    write_file_atomic(names_path(args.out), lambda handle: handle.write(listing.encode()))
-    print(f"encoded {len(names)} of {len(paths)} images to {args.out} "
-          f"({codes.shape[0]}×{codes.shape[1]} float32); names in {names_path(args.out)}")
+    save_codes(args.out, codes, names)
+    print(f"encoded {len(names)} of {len(paths)} images to {shown(args.out)} "
+          f"({codes.shape[0]}×{codes.shape[1]} float32); names in {shown(names_path(args.out))}")
     return 0
+
+
+def shown(path):
+    """`path` printable on any terminal: a name that is not valid UTF-8 shows its bytes
+    escaped (\\xff) instead of failing to print."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def decode_image(source, image_shape, crop=None):
     channels of `image_shape`. The resize is Pillow's bilinear, antialiased when shrinking.
 
     Args:
-        source: str path, or bytes of an encoded image.
+        source: str path, bytes of an encoded image, or a binary file object.
         image_shape: (height, width, channels), channels 1 or 3.
         crop: int or None. Crop inside the centred crop×crop square first (CelebA: 148).
 

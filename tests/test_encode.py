@@ -1,7 +1,10 @@
 """`python -m export.encode`, on small hand-built ONNX encoders (no TensorFlow needed)."""
 
+import errno
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +19,7 @@ from PIL import Image
 
 from export import encode
 from export import encoding
+from export.errors import UsageError
 from export.errors import run_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -236,8 +240,8 @@ def test_runs_without_tensorflow(rgb_encoder, tmp_path):
 
 
 def test_names_path():
-    assert encode.names_path("out/codes.npy") == "out/codes.names.json"
-    assert encode.names_path("codes") == "codes.names.json"
+    assert encoding.names_path("out/codes.npy") == "out/codes.names.json"
+    assert encoding.names_path("codes") == "codes.names.json"
 
 
 class TestNothingIsLost:
@@ -254,6 +258,15 @@ class TestNothingIsLost:
         assert out.read_bytes() == b"earlier codes" and model.read_bytes() == b"a trained model"
         code, _, _ = _encode(["--onnx", rgb_encoder, path, "--out", str(out), "--overwrite"], capsys)
         assert code == 0 and np.load(out).shape == (1, CODE)
+
+    def test_an_out_that_is_a_link_is_refused_and_left_alone(self, rgb_encoder, tmp_path, capsys):
+        path = _save(tmp_path / "x.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+        (tmp_path / "precious.npy").write_bytes(b"keep")
+        os.symlink(tmp_path / "precious.npy", tmp_path / "c.npy")
+        code, _, stderr = _encode(["--onnx", rgb_encoder, path, "--out", str(tmp_path / "c.npy"), "--overwrite"],
+                                  capsys)
+        assert code == 2 and len(stderr.splitlines()) == 1 and "c.npy is a symbolic link" in stderr
+        assert os.path.islink(tmp_path / "c.npy") and (tmp_path / "precious.npy").read_bytes() == b"keep"
 
     def test_an_onnx_directory_is_named_as_one(self, tmp_path, capsys):
         path = _save(tmp_path / "x.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
@@ -298,3 +311,191 @@ class TestNothingIsLost:
         streamed, names = encoding.encode_files(session, paths, spec, report=None, batch_size=3)
         assert stacked == [3, 3, 1] and names == paths
         np.testing.assert_allclose(streamed, whole, atol=1e-6)
+
+
+def _pair(tmp_path, out):
+    return (out.read_bytes(), (tmp_path / "codes.names.json").read_bytes())
+
+
+def _hidden(folder):
+    return sorted(entry for entry in os.listdir(folder) if entry.startswith("."))
+
+
+class TestThePairIsReplacedAsOne:
+    """codes.npy and codes.names.json: the old pair or the new one, never one of each."""
+
+    @pytest.fixture
+    def old_pair(self, rgb_encoder, tmp_path, capsys):
+        first = _save(tmp_path / "first.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+        out = tmp_path / "codes.npy"
+        assert _encode(["--onnx", rgb_encoder, first, "--out", str(out)], capsys)[0] == 0
+        images = [_save(tmp_path / f"new{i}.png", np.full((HEIGHT, WIDTH, 3), i, "uint8")) for i in range(3)]
+        return out, images, _pair(tmp_path, out)
+
+    @pytest.mark.parametrize("failing_write", [1, 2])
+    def test_a_full_disk_while_writing_keeps_the_old_pair(self, failing_write, old_pair, rgb_encoder, tmp_path,
+                                                         capsys, monkeypatch):
+        out, images, before = old_pair
+        real_write, calls = encoding.write_new_file, []
+
+        def write_new_file(path, write):
+            calls.append(path)
+            if len(calls) == failing_write:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+            real_write(path, write)
+
+        monkeypatch.setattr(encoding, "write_new_file", write_new_file)
+        code, stdout, stderr = _encode(["--onnx", rgb_encoder, *images, "--out", str(out), "--overwrite"], capsys)
+        assert code == 2 and stdout == "" and len(stderr.splitlines()) == 1
+        assert "no space left on the device" in stderr
+        assert _pair(tmp_path, out) == before and _hidden(tmp_path) == []
+        codes, names = encoding.load_codes(str(out))
+        assert codes.shape == (1, CODE) and names == [str(tmp_path / "first.png")]
+
+    def test_an_interruption_between_the_renames_reads_and_repairs_as_the_new_pair(self, old_pair, rgb_encoder,
+                                                                                  tmp_path, capsys, monkeypatch):
+        out, images, before = old_pair
+        session, spec = encoding.open_session(rgb_encoder)
+        codes, names = encoding.encode_files(session, images, spec, report=None)
+        real_replace, calls = os.replace, []
+
+        def replace(source, destination):
+            calls.append(destination)
+            if len(calls) == 3:  # staging → ready, codes moved in, then the names: stopped
+                raise KeyboardInterrupt
+            real_replace(source, destination)
+
+        monkeypatch.setattr(encoding.os, "replace", replace)
+        with pytest.raises(KeyboardInterrupt):
+            encoding.save_codes(str(out), codes, names)
+        monkeypatch.setattr(encoding.os, "replace", real_replace)
+        assert (tmp_path / "codes.names.json").read_bytes() == before[1]  # one of each on disk ...
+        read_codes, read_names = encoding.load_codes(str(out))  # ... but a reader gets the new pair
+        np.testing.assert_array_equal(read_codes, codes)
+        assert read_names == names and len(_hidden(tmp_path)) == 1
+        encoding.repair_codes(str(out))
+        assert _hidden(tmp_path) == [] and json.loads((tmp_path / "codes.names.json").read_text()) == names
+        np.testing.assert_array_equal(np.load(out), codes)
+
+    def test_the_next_run_repairs_what_an_interrupted_one_left(self, old_pair, rgb_encoder, tmp_path, capsys):
+        out, images, _ = old_pair
+        staging = tmp_path / f".codes.npy{encoding.PAIR_STAGING_INFIX}x"
+        staging.mkdir()
+        (staging / "codes.npy").write_bytes(b"half")
+        code, _, _ = _encode(["--onnx", rgb_encoder, *images, "--out", str(out), "--overwrite"], capsys)
+        assert code == 0 and _hidden(tmp_path) == []
+        assert encoding.load_codes(str(out))[1] == images
+
+    def test_a_pair_that_does_not_match_is_refused_by_the_reader(self, old_pair, tmp_path):
+        out, _, _ = old_pair
+        (tmp_path / "codes.names.json").write_text(json.dumps(["a", "b"]))
+        with pytest.raises(UsageError, match="do not pair up: 1 codes, 2 names"):
+            encoding.load_codes(str(out))
+
+    @pytest.mark.slow
+    def test_a_file_size_limit_keeps_the_old_pair(self, old_pair, rgb_encoder, tmp_path):
+        out, _, before = old_pair
+        many = [_save(tmp_path / f"image_with_a_long_name_{i:03d}.png", np.zeros((HEIGHT, WIDTH, 3), "uint8"))
+                for i in range(200)]
+        # The new codes.npy (~2.5 kB) fits under the limit, its names (~20 kB) do not.
+        limit = 8192
+
+        def limited():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        result = subprocess.run(
+            [sys.executable, "-m", "export.encode", "--onnx", rgb_encoder, *many, "--out", str(out), "--overwrite"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=limited,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert result.stderr.splitlines() == [result.stderr.strip()] and "file-size limit" in result.stderr
+        assert _pair(tmp_path, out) == before and _hidden(tmp_path) == []
+
+
+class TestSpecialFilesAndNames:
+    @pytest.fixture(autouse=True)
+    def no_hang(self):
+        """A read that blocks (a FIFO opened for reading) fails the test instead of hanging it."""
+        def timeout(signum, frame):
+            raise TimeoutError("export.encode blocked on a file")
+
+        previous = signal.signal(signal.SIGALRM, timeout)
+        signal.alarm(60)
+        yield
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+    def test_a_fifo_in_dir_is_skipped_by_name_without_hanging(self, rgb_encoder, tmp_path, capsys):
+        images = tmp_path / "images"
+        images.mkdir()
+        pixels = np.full((HEIGHT, WIDTH, 3), 40, "uint8")
+        good = _save(images / "a.png", pixels)
+        os.mkfifo(images / "b.png")
+        code, stdout, stderr = _encode(
+            ["--onnx", rgb_encoder, "--dir", str(images), "--out", str(tmp_path / "c.npy")], capsys)
+        assert code == 0 and "encoded 1 of 2 images" in stdout
+        assert stderr.splitlines() == [
+            f"export.encode: skipped {images / 'b.png'}: not a regular file (a FIFO, socket or device), not read"]
+        assert json.loads((tmp_path / "c.names.json").read_text()) == [good]
+
+    def test_a_fifo_as_the_only_image_is_one_line(self, rgb_encoder, tmp_path, capsys):
+        os.mkfifo(tmp_path / "pipe.png")
+        code, _, stderr = _encode(["--onnx", rgb_encoder, str(tmp_path / "pipe.png"), "--out",
+                                   str(tmp_path / "c.npy")], capsys)
+        assert code == 2 and stderr.splitlines()[-1] == (
+            "export.encode: error: none of the 1 images could be read; nothing written.")
+
+    def test_file_names_that_are_not_utf8_are_encoded_and_printed_escaped(self, rgb_encoder, tmp_path, capsys):
+        images = tmp_path / "images"
+        images.mkdir()
+        pixels = np.random.default_rng(4).integers(0, 256, (1, HEIGHT, WIDTH, 3), dtype="uint8")
+        Image.fromarray(pixels[0]).save(os.path.join(os.fsencode(images), b"caf\xe9.png"), format="PNG")
+        with open(os.path.join(os.fsencode(images), b"d\xff.png"), "wb") as handle:
+            handle.write(b"not an image")
+        out = tmp_path / "c.npy"
+        code, stdout, stderr = _encode(["--onnx", rgb_encoder, "--dir", str(images), "--out", str(out)], capsys)
+        assert code == 0 and "encoded 1 of 2 images" in stdout
+        assert stderr.splitlines() == [
+            f"export.encode: skipped {images}/d\\xff.png: not an image file Pillow can read"]
+        np.testing.assert_allclose(np.load(out), _expected(pixels, 3), rtol=1e-5, atol=1e-5)
+        names = json.loads((tmp_path / "c.names.json").read_text())
+        assert [os.fsencode(name) for name in names] == [os.path.join(os.fsencode(images), b"caf\xe9.png")]
+
+
+@pytest.mark.slow
+def test_the_deploy_distribution_encodes_in_a_venv_without_tensorflow(tmp_path):
+    """deploy/ packages the TF-free path on its own: built into a wheel, installed in a
+    plain venv (numpy, Pillow, onnxruntime from the package index), it encodes images
+    as the repository does, and TensorFlow, Keras and the library are not installed."""
+    import shutil
+
+    source = tmp_path / "source"  # a copy: building leaves build files beside the sources
+    ignore = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    shutil.copytree(os.path.join(ROOT, "deploy"), source / "deploy", ignore=ignore)
+    shutil.copytree(os.path.join(ROOT, "export"), source / "export", ignore=ignore)
+    (source / "irmae_keras").mkdir()
+    shutil.copy(os.path.join(ROOT, "irmae_keras", "version.py"), source / "irmae_keras")
+    wheels, venv = tmp_path / "wheels", tmp_path / "venv"
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+    def run(*command):
+        result = subprocess.run([str(part) for part in command], capture_output=True, text=True,
+                                timeout=600, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout
+
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source / "deploy")
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    run(python, "-m", "pip", "install", "--quiet", *wheels.iterdir())
+    missing = run(python, "-I", "-c", "import importlib.util as u; print([m for m in ('tensorflow', 'keras', "
+                                      "'irmae_keras', 'tf2onnx') if u.find_spec(m) is None])")
+    assert missing.strip() == "['tensorflow', 'keras', 'irmae_keras', 'tf2onnx']"
+    encoder = _write_encoder(tmp_path / "encoder.onnx")
+    pixels = np.random.default_rng(5).integers(0, 256, (2, HEIGHT, WIDTH, 3), dtype="uint8")
+    images = [_save(tmp_path / f"{i}.png", pixels[i]) for i in range(2)]
+    out = run(python, "-I", "-m", "export.encode", "--onnx", encoder, *images, "--out", tmp_path / "codes.npy")
+    assert "encoded 2 of 2 images" in out
+    np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), _expected(pixels, 3), rtol=1e-5, atol=1e-5)
+    located = run(python, "-I", "-c", "import export.encode; print(export.encode.__file__)")
+    assert located.startswith(str(venv))
