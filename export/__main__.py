@@ -5,7 +5,6 @@ import os
 
 from export.errors import ArgumentParser
 from export.errors import UsageError
-from export.errors import import_tensorflow_quietly
 from export.errors import run_cli
 from export.manifest import FORMATS
 from export.verify import EXPORT_EVAL_IMAGES
@@ -100,17 +99,27 @@ def build_parser():
     return parser
 
 
-def _eval_images(args, run, config, model):
-    """The run's own eval images (its seed, data directory, skipping), or those of
-    --data / --data-dir for a model without a run or when asked for."""
-    from training import data
-
+def _dataset(args, config):
+    """The dataset of the eval images: --data, else the run's; UsageError without either."""
     dataset = args.data or (config.dataset if config else None)
     if dataset is None:
         raise UsageError(
             f"{args.source} has no run configuration beside it: pass --data DATASET "
             "for the eval images.")
-    if config and dataset == config.dataset and args.data_dir in (None, config.data_dir):
+    return dataset
+
+
+def _same_dir(a, b):
+    return a is not None and b is not None and os.path.realpath(a) == os.path.realpath(b)
+
+
+def _eval_images(args, run, config, model):
+    """The run's own eval images (its seed, data directory, skipping), or those of
+    --data / --data-dir for a model without a run or when asked for."""
+    from training import data
+
+    dataset = _dataset(args, config)
+    if config and dataset == config.dataset and (args.data_dir is None or _same_dir(args.data_dir, config.data_dir)):
         return dataset, data.run_eval_images(config, args.eval_size, model.image_shape)
     return dataset, data.load_arrays(dataset, "eval", limit=args.eval_size, data_dir=args.data_dir,
                                      image_shape=tuple(model.image_shape))
@@ -121,7 +130,7 @@ def main(argv):
     needed = max(PARITY_BATCHES)  # the parity checks run a batch of that many images
     if args.eval_size < needed:
         raise UsageError(f"--eval-size must be an integer >= {needed}; got {args.eval_size}.")
-    import_tensorflow_quietly()  # first: export.api and the run directory use it
+    import irmae_keras  # noqa: F401  (first: TensorFlow's oneDNN default and quiet start-up)
     import contextlib
 
     from export import onnx as onnx_export
@@ -136,6 +145,7 @@ def main(argv):
     onnx_export.check_opset(args.opset)
     model_path, run = locate_model(args.source)
     config = run.check() if run else None
+    _dataset(args, config)  # before the output's lock file is made
     out = args.out or (run.export_dir if run else os.path.join(os.path.dirname(os.path.abspath(model_path)), "export"))
     check_writable_dir(out, "--out")
     from export.api import export_model
@@ -146,7 +156,12 @@ def main(argv):
     from export.manifest import summary_lines
     from export.source import load_model_file
 
-    with run.lock() if run else contextlib.nullcontext():
+    from training.rundir import hold_lock
+
+    with contextlib.ExitStack() as locks:
+        # The run's lock; a model without a run locks its output instead: two exports
+        # into one folder would each delete the other's staging folder.
+        locks.enter_context(run.lock() if run else hold_lock(out, "--out"))
         recover_staged_directory(out)  # what a killed export left
         check_destination(out, args.overwrite)
         model = load_model_file(model_path)
@@ -165,5 +180,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     run_cli(main, prog="export")

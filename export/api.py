@@ -28,7 +28,7 @@ from export.source import check_model
 from irmae_keras.analysis import code_pca
 from irmae_keras.folding import compact_autoencoder
 from irmae_keras.folding import fold_linear_stack
-from irmae_keras.presets import RANK_THRESHOLD
+from irmae_keras.paper import RANK_THRESHOLD
 
 
 PREDICT_BATCH = 256

@@ -5,12 +5,13 @@ layer whose TF-free deploy tools (`export.encode`) need it, and imports nothing 
 """
 
 import argparse
-import contextlib
+import errno
 import os
 import sys
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 class UsageError(ValueError):
@@ -37,51 +38,63 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+# What the machine, not the user's input, refused: each is one line (what, how to go on).
+SYSTEM_LIMITS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file-size limit reached (ulimit -f)",
+}
+RESUME_HINT = "run the same command again to resume (finished work is kept)"
+
+
+def system_error_message(error):
+    """One line for an error that is no mistake of the user's but that they can act on:
+    a full disk, a quota, a file-size limit (also when TensorFlow or h5py wrap the
+    OSError in an exception of their own), or a symbolic link where none may be.
+    None for anything else.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        code = error.errno if isinstance(error, OSError) else None
+        for number, what in SYSTEM_LIMITS.items():
+            if code == number or os.strerror(number) in str(error):
+                where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+                return f"{what}{where}: make room (or raise the limit), then {RESUME_HINT}."
+        if code == errno.ELOOP:
+            if error.filename:  # os.open(..., O_NOFOLLOW) met a link
+                return (f"{error.filename} is a symbolic link; files are never read or written "
+                        "through links here: remove the link or choose another path.")
+            return error.strerror or str(error)
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_cli(main, argv=None, prog=None):
-    """Runs `main(argv)` and exits: 0 on success, 2 with one line on a UsageError,
-    1 with one line on a RunFailed.
+    """Runs `main(argv)` and exits: 0 on success; one line on stderr and 2 on a
+    UsageError or a system limit (`system_error_message`), 1 on a RunFailed, 130 on
+    Ctrl-C. None of those prints a traceback.
 
     Args:
         main: callable taking the argument list and returning an exit code or None.
         argv: list of str or None (`sys.argv[1:]`).
         prog: str or None. Program name for the message prefix.
     """
+    prefix = f"{prog}: " if prog else ""
     try:
         code = main(sys.argv[1:] if argv is None else argv)
     except (UsageError, RunFailed) as error:
         message = " ".join(str(error).split())
-        prefix = f"{prog}: " if prog else ""
         print(f"{prefix}error: {message}", file=sys.stderr)
         sys.exit(EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED)
+    except KeyboardInterrupt:
+        # Every write is atomic and a lock dies with its process: there is nothing to undo.
+        print(f"{prefix}interrupted: {RESUME_HINT}.", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as error:  # pylint: disable=broad-except
+        message = system_error_message(error)
+        if message is None:
+            raise
+        print(f"{prefix}error: {' '.join(message.split())}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     sys.exit(code or 0)
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Discards what C++ code writes to fd 2 meanwhile (Python's own errors still show).
-
-    TensorFlow's start-up logs (CUDA probing, oneDNN notices) bypass Python and
-    TF_CPP_MIN_LOG_LEVEL; without this, every error line would follow a page of them.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def import_tensorflow_quietly():
-    """Imports the library, and with it TensorFlow, with TensorFlow's C++ start-up
-    noise kept off stderr. The library comes first: it sets TensorFlow's oneDNN
-    default before TensorFlow starts (`irmae_keras.onednn`)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with native_stderr_silenced():
-        import irmae_keras  # noqa: F401
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # the CUDA probe logs here, once

@@ -1,6 +1,7 @@
 """Small helpers shared by layers, models and the analysis modules."""
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -51,7 +52,9 @@ def atomic_path(path):
     same directory (so `os.replace` is an atomic rename) and ends with `path`'s
     file name (Pillow, matplotlib and Keras pick the format from it). Its name
     starts with `.tmp-`, so a killed writer's leftovers are recognisable. On an
-    exception the temporary file is removed and `path` is left as it was.
+    exception the temporary file is removed and `path` is left as it was. A `path`
+    that is a symbolic link is refused (OSError ELOOP): neither the link nor what it
+    points to is replaced.
 
     Example:
     ```python
@@ -60,6 +63,9 @@ def atomic_path(path):
     ```
     """
     path = os.fspath(path)
+    if os.path.islink(path):
+        raise OSError(errno.ELOOP, f"{path} is a symbolic link; files are written by renaming a new "
+                      "one into place, never through a link: remove the link or choose another path.")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # The whole file name as suffix: Keras needs ".weights.h5", not just ".h5".

@@ -104,3 +104,22 @@ def graph_functions():
         yield
     finally:
         tf.config.run_functions_eagerly(True)
+
+
+@contextlib.contextmanager
+def within_seconds(seconds):
+    """Raises TimeoutError in the block after `seconds`: a test of something that must
+    not hang (a FIFO opened for reading) fails instead of hanging the suite. The main
+    thread only (SIGALRM)."""
+    import signal
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -113,13 +113,17 @@ def test_a_kill_between_weights_and_metadata_restores_a_consistent_epoch(tmp_pat
         np.testing.assert_array_equal(saved, loaded)
 
 
-def test_unreadable_backup_metadata_is_an_error(tmp_path):
+@pytest.mark.parametrize("content", [b"{", b"\xff\xfe binary", b'{"epoch": 1}'])
+def test_unreadable_backup_metadata_is_one_line_naming_the_fix(tmp_path, content):
+    from export.errors import UsageError
+
     backup_dir = tmp_path / "backup"
     backup_dir.mkdir()
-    (backup_dir / "training_metadata.json").write_text("{")
-    with pytest.raises(OSError, match="unreadable training backup"):
+    (backup_dir / "training_metadata.json").write_bytes(content)
+    with pytest.raises(UsageError, match=rf"unreadable training backup .*; delete {backup_dir} to train again"):
         _tiny_model().fit(*_data(), epochs=1, verbose=0,
                           callbacks=[AtomicBackupAndRestore(str(backup_dir))])
+    assert (backup_dir / "training_metadata.json").read_bytes() == content
 
 
 def test_atomic_writes_leave_no_partial_file(tmp_path, monkeypatch):

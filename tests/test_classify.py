@@ -125,6 +125,7 @@ class TestFeaturesAndSelection:
         assert scores["test_error"] == pytest.approx(1 - test_accuracy, abs=1e-6)
 
 
+@pytest.mark.slow  # spawns processes or trains and exports end to end
 class TestClassifyDigits:
     def test_every_seed_and_label_count_for_both_methods(self, two_by_two):
         rows = two_by_two["results"]
@@ -186,6 +187,7 @@ def _cli(*args):
                           env=environment, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # spawns processes
 @pytest.mark.parametrize("args, message", [
     (["--labels", "10,ten"], "--labels takes positive integers or 'all' separated by commas; got 'ten'"),
     (["--seeds", "0"], "--seeds must be an integer >= 1; got 0."),
@@ -223,6 +225,7 @@ def test_label_counts_the_data_cannot_give(runs, tmp_path, labels, message):
     assert not out.exists()
 
 
+@pytest.mark.slow  # spawns processes or trains and exports end to end
 def test_not_a_run_directory(tmp_path):
     result = _cli(str(tmp_path))
     assert result.returncode == 2
@@ -234,3 +237,16 @@ def test_help_reads_as_documentation():
     text = " ".join(classify.build_parser().format_help().split())
     assert "%%" not in text and "(default: 10,50,100,500,1000,all)" in text
     assert "(default: pre_stack)" in text and "--no-supervised" in text
+
+
+def test_a_run_in_use_is_not_classified(runs, tmp_path, capsys):
+    from training.rundir import RunDir
+
+    out = str(tmp_path / "out")
+    with RunDir(runs["digits"]).lock():  # training.fit holds it
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(classify.main, [runs["digits"], "--labels", "10", "--seeds", "1", "--epochs", "1",
+                                    "--no-supervised", "--out", out], prog="training.classify")
+    assert exit_info.value.code == 2
+    assert f"{runs['digits']} is in use by process {os.getpid()}" in capsys.readouterr().err
+    assert not os.path.exists(out)

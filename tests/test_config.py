@@ -160,3 +160,78 @@ class TestConfigFileTypes:
         config = RunConfig(dataset="folder", data_dir="x", architecture="shapes", latent_dim=8).resolved()
         assert (config.latent_dim, config.linear_layers) == (8, 2)
         assert RunConfig(dataset="folder", data_dir="x").resolved().latent_dim == 512
+
+
+class TestCheckedUpFront:
+    """Every setting is checked when the config is resolved: before TensorFlow works and
+    before any file is touched."""
+
+    @pytest.mark.parametrize("values, message", [
+        ({"seed": -1}, "--seed must be an integer >= 0; got -1"),
+        ({"seed": 2**32}, "--seed must be below 2**32"),
+        ({"stack_initializer": "glorot_unifrom"}, "--stack-initializer 'glorot_unifrom' is not a Keras initializer"),
+        ({"stack_initializer": "constant"}, "--stack-initializer 'constant' is not a Keras initializer usable by name"),
+        ({"stack_activation": "relux"}, "--stack-activation 'relux' is not a Keras activation"),
+        ({"run_name": "a\0b"}, "--run-name must be a plain directory name"),
+        ({"run_name": ".hidden"}, "not hidden"),
+        ({"run_name": "x" * 201}, "--run-name is 201 bytes long; use at most 200"),
+        ({"output_dir": "out\0put"}, "--output-dir must be a path"),
+        ({"output_dir": ""}, "--output-dir must be a path"),
+        ({"dataset": "folder", "data_dir": "im\0ages"}, "--data-dir must be a path"),
+    ])
+    def test_one_line_before_any_work(self, values, message):
+        with pytest.raises(UsageError, match=re.escape(message)) as error:
+            RunConfig(**values).resolved()
+        assert "\n" not in str(error.value)
+
+    def test_a_good_initializer_and_activation_pass(self):
+        config = RunConfig(stack_initializer="orthogonal", stack_activation="tanh").resolved()
+        assert (config.stack_initializer, config.stack_activation) == ("orthogonal", "tanh")
+
+    def test_seed_on_the_command_line(self):
+        with pytest.raises(UsageError, match="--seed must be an integer >= 0; got -1"):
+            parse_args(["--seed", "-1"])
+
+    def test_a_config_file_that_is_not_text_or_not_a_file(self, tmp_path):
+        import os
+
+        from tests.helpers import within_seconds
+
+        (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+        with pytest.raises(UsageError, match="cannot read run configuration .*binary.json"):
+            RunConfig.load(str(tmp_path / "binary.json"))
+        os.mkfifo(tmp_path / "pipe.json")
+        with within_seconds(10), pytest.raises(UsageError, match="pipe.json is not a regular file"):
+            RunConfig.load(str(tmp_path / "pipe.json"))
+
+
+class TestFolderRunNames:
+    """Another image folder is another run: its default name carries the folder's name and
+    a hash of its real path (issue: a second folder rewrote the first run's record)."""
+
+    def test_each_folder_gets_its_own_default_name(self, tmp_path):
+        import os
+
+        for name in ("myimages", "myimages2"):
+            (tmp_path / name).mkdir()
+        (tmp_path / "deeper").mkdir()
+        (tmp_path / "deeper" / "myimages").mkdir()
+        names = [RunConfig(dataset="folder", data_dir=str(path), architecture="shapes").resolved().run_name
+                 for path in (tmp_path / "myimages", tmp_path / "myimages2", tmp_path / "deeper" / "myimages")]
+        assert len(set(names)) == 3
+        assert re.fullmatch(r"folder-myimages-[0-9a-f]{8}-irmae-l2-n32-s0", names[0])
+        # An alias of the same folder (a link, a relative path) is the same run.
+        os.symlink(tmp_path / "myimages", tmp_path / "alias")
+        alias = RunConfig(dataset="folder", data_dir=str(tmp_path / "alias"), architecture="shapes").resolved()
+        assert alias.run_name == names[0]
+
+    def test_the_data_dir_is_recorded_absolute(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        config = RunConfig(dataset="folder", data_dir="pics", architecture="shapes").resolved()
+        assert config.data_dir == str(tmp_path / "pics")
+        assert config.resolved() == config  # resolving again changes nothing
+
+    def test_an_odd_folder_name_makes_a_plain_run_name(self, tmp_path):
+        config = RunConfig(dataset="folder", data_dir=str(tmp_path / "my pics\udcff (2)"),
+                           architecture="shapes").resolved()
+        assert re.fullmatch(r"folder-my_pics_2-[0-9a-f]{8}-irmae-l2-n32-s0", config.run_name)

@@ -758,3 +758,60 @@ class TestSkipCorruptWarning:
             kept, _ = readable_files(paths, np.zeros(3), "here", options)
         assert kept == [good]
         assert f"(first: {str(first)!r}, {reasons[str(first)]})" in caplog.text
+
+
+class TestFilesThatAreNotImages:
+    """Only regular files are read: a FIFO named like an image would block forever."""
+
+    def test_a_fifo_in_a_folder_is_left_out_with_one_warning(self, image_tree, caplog):
+        from tests.helpers import within_seconds
+
+        os.mkfifo(image_tree / "cats" / "pipe.png")
+        with within_seconds(30), caplog.at_level(logging.WARNING, logger="training.data"):
+            images = data.load_arrays("folder", "train", data_dir=image_tree)
+            images_eval = data.load_arrays("folder", "eval", data_dir=image_tree)
+            data.check_every_image(_folder_config(image_tree))
+        assert len(images) + len(images_eval) == 12
+        assert caplog.text.count("not regular files") == 1 and "cats/pipe.png" in caplog.text
+
+    def test_a_fifo_named_by_a_reader_is_unreadable_not_opened(self, tmp_path):
+        from tests.helpers import within_seconds
+
+        os.mkfifo(tmp_path / "000001.jpg")
+        with within_seconds(10):
+            unreadable = data.check_image_files([str(tmp_path / "000001.jpg")])
+        assert list(unreadable.values()) == ["not a regular file (a FIFO, socket or device)"]
+
+    def test_file_names_that_are_not_utf8_are_read(self, tmp_path):
+        root = os.fsencode(str(tmp_path))
+        for index in range(12):
+            name = os.fsdecode(root + b"/" + bytes([0xE0 + index]) + b"\xff image.png")
+            Image.fromarray(_noise_image(index)).save(name)
+        Image.fromarray(_noise_image(99)).save(tmp_path / "plain.png")
+        train = data.load_arrays("folder", "train", data_dir=tmp_path, image_shape=(32, 32, 3))
+        evaluation = data.load_arrays("folder", "eval", data_dir=tmp_path, image_shape=(32, 32, 3))
+        assert len(train) + len(evaluation) == 13
+        # The split hashes the name's bytes as on disk: a valid name keeps its split.
+        import hashlib
+
+        from training.data.folder import stable_fraction
+
+        for raw in (b"plain.png", b"\xff image.png"):
+            expected = int.from_bytes(hashlib.sha256(raw).digest()[:8], "big") / 2.0**64
+            assert stable_fraction(os.fsdecode(raw)) == expected
+
+    def test_a_bad_image_with_an_odd_name_is_one_line(self, tmp_path):
+        for index in range(4):
+            Image.fromarray(_noise_image(index)).save(tmp_path / f"{index}.png")
+        odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff.png")
+        with open(odd, "wb") as handle:
+            handle.write(b"not an image")
+        with pytest.raises(DataError, match=r"cannot read image .*\\udcff\.png"):
+            for split in ("train", "eval"):
+                data.load_dataset("folder", split, data_dir=tmp_path)
+
+
+def _folder_config(root):
+    from training.config import RunConfig
+
+    return RunConfig(dataset="folder", data_dir=str(root), architecture="shapes").resolved()

@@ -272,6 +272,7 @@ def _refused(result, message):
     assert result.stdout == ""
 
 
+@pytest.mark.slow  # spawns processes
 @pytest.mark.parametrize("args, message", [
     (["--task", "bogus"], "argument --task: invalid choice: 'bogus'"),
     (["--num-samples", "1"], "--num-samples must be an integer >= 2 (a covariance needs 2 images); got 1."),
@@ -288,6 +289,7 @@ def test_bad_flags_are_refused_before_any_work(runs, tmp_path, args, message):
     assert not os.path.exists(out)
 
 
+@pytest.mark.slow  # spawns processes or trains and exports end to end
 def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "config.json").write_text("{}")
@@ -400,3 +402,66 @@ class TestEvalSizeRules:
         assert results.grids["reconstruction.png"].shape[:2] == (2 * 32, 10 * 32)  # 10 pairs shown
         assert results.grids["interpolation.png"].shape[0] == 6 * 32  # 6 pairs of the 12 images
         assert results.entries["reconstruction"]["num_images"] == 12
+
+
+@pytest.mark.slow  # spawns processes or trains and exports end to end
+class TestFolder:
+    def test_the_default_features_work_offline_on_a_folder_of_unlabelled_images(self, tmp_path, capsys):
+        """A user's own images: FID by default with the domain network trained on the
+        images' rotations (InceptionV3's weights are not there offline)."""
+        from tests.helpers import square_images
+        from training.trainer import train
+
+        folder = tmp_path / "photos"
+        folder.mkdir()
+        for index, image in enumerate(square_images((32, 32, 3), batch=80, seed=3)):
+            Image.fromarray((image * 255).astype("uint8")).save(folder / f"{index:03d}.png")
+        settings = dict(TINY_RUN, train_size=None, eval_size=None)
+        with graph_functions():
+            run_dir = train(RunConfig(dataset="folder", data_dir=str(folder), architecture="shapes",
+                                      output_dir=str(tmp_path / "runs"), **settings), quiet=True).run_dir
+            evaluate.main([run_dir, "--task", "fid", "--num-samples", "8"])
+        entry = _read_json(run_dir)["fid"]
+        assert entry["extractor"]["features"] == "domain"
+        assert entry["extractor"]["training"]["targets"] == "rotation"
+        assert f"FID (domain_cnn, N={entry['num_images']}" in capsys.readouterr().out
+
+
+class TestTheRunIsLockedAndNeverLinked:
+    def test_a_run_in_use_by_training_is_not_evaluated(self, runs, tmp_path, capsys):
+        from training.rundir import RunDir
+
+        out = str(tmp_path / "out")
+        with RunDir(runs["shapes"]).lock():  # training.fit holds it
+            with pytest.raises(SystemExit) as exit_info:
+                run_cli(evaluate.main, [runs["shapes"], "--task", "spectrum", "--out", out],
+                        prog="training.evaluate")
+        assert exit_info.value.code == 2
+        assert f"{runs['shapes']} is in use by process {os.getpid()}" in capsys.readouterr().err
+        assert not os.path.exists(out)
+
+    def test_a_compared_run_in_use_is_not_read_and_one_run_twice_is_one_lock(self, runs, tmp_path):
+        from training.rundir import RunDir
+
+        out = str(tmp_path / "out")
+        with RunDir(runs["shapes_ae"]).lock():
+            with pytest.raises(UsageError, match="is in use by process"):
+                evaluation.evaluate(evaluate.parse_settings(
+                    [runs["shapes"], "--task", "spectrum", "--compare", runs["shapes_ae"], "--out", out]))
+        os.symlink(runs["shapes"], tmp_path / "alias")
+        document, _ = evaluation.evaluate(evaluate.parse_settings(
+            [runs["shapes"], "--task", "spectrum", "--compare", str(tmp_path / "alias"), "--out", out]))
+        assert len(document["spectrum_compare"]["runs"]) == 2
+
+    def test_a_linked_evaluation_folder_is_refused(self, tmp_path):
+        from training.config import RunConfig
+
+        run = tmp_path / "run"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps(RunConfig(dataset="shapes", run_name="run").resolved().document()))
+        (run / "model.keras").write_bytes(b"")
+        (tmp_path / "elsewhere").mkdir()
+        os.symlink(tmp_path / "elsewhere", run / "evaluation")
+        with pytest.raises(UsageError, match=rf"{run / 'evaluation'} is a symbolic link"):
+            evaluate.parse_settings([str(run), "--task", "spectrum"])
+        assert os.listdir(tmp_path / "elsewhere") == []

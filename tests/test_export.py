@@ -501,6 +501,7 @@ def test_a_bare_model_file_needs_a_dataset(trained, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["bare.keras"]
 
 
+@pytest.mark.slow  # spawns processes or trains and exports end to end
 def test_the_cli_in_a_subprocess_prints_one_line_and_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "export", str(tmp_path / "missing")], cwd=ROOT,
@@ -599,6 +600,7 @@ def test_importing_export_does_not_import_tensorflow():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # spawns processes or trains and exports end to end
 class TestLiteRT:
     def test_the_default_export_holds_verified_litert_files(self, exported, eval_images):
         from export import litert
@@ -627,3 +629,43 @@ class TestLiteRT:
             cost = entries[name]["int8_cost"]
             assert 0 < cost["mean_abs_diff"] <= cost["max_abs_diff"] < 0.1
             assert entries[name]["bytes"] < entries[name.replace("_int8", "")]["bytes"] / 2
+
+
+# --- links and locks ---------------------------------------------------------------------
+
+
+def test_atomic_writers_never_write_through_a_link(tmp_path):
+    (tmp_path / "outside").write_bytes(b"precious")
+    os.symlink(tmp_path / "outside", tmp_path / "codes.npy")
+    with pytest.raises(UsageError, match="codes.npy is a symbolic link"):
+        atomic.write_file_atomic(str(tmp_path / "codes.npy"), lambda handle: handle.write(b"new"))
+    os.makedirs(tmp_path / "real-export")
+    os.symlink(tmp_path / "real-export", tmp_path / "export")
+    with pytest.raises(UsageError, match="export is a symbolic link; refusing to replace it"):
+        atomic.check_destination(str(tmp_path / "export"), overwrite=True)
+    assert (tmp_path / "outside").read_bytes() == b"precious" and os.path.isdir(tmp_path / "real-export")
+
+
+def test_a_model_file_export_holds_the_lock_of_its_output(trained, tmp_path, capsys):
+    from training.rundir import hold_lock
+
+    _, run_dir = trained
+    model = tmp_path / "model.keras"
+    shutil.copy(os.path.join(run_dir, "model.keras"), model)
+    out = tmp_path / "X"
+    # Another `python -m export model.keras --out X --overwrite` is writing X.
+    with hold_lock(str(out), "--out"):
+        code, _, stderr = _cli([str(model), "--out", str(out), "--overwrite", "--data", "shapes"], capsys)
+    assert code == 2 and stderr.startswith(f"export: error: {out} is in use by process {os.getpid()}")
+    assert not os.path.exists(out)
+
+
+def test_a_run_reached_through_a_link_shares_the_runs_lock(trained, tmp_path, capsys):
+    from training.rundir import RunDir
+
+    _, run_dir = trained
+    os.symlink(run_dir, tmp_path / "alias")
+    with RunDir(run_dir).lock():  # training.fit trains the run
+        code, _, stderr = _cli([str(tmp_path / "alias"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and f"{tmp_path / 'alias'} is in use by process {os.getpid()}" in stderr
+    assert not os.path.exists(tmp_path / "out")

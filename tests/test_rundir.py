@@ -299,3 +299,151 @@ class TestEveryCliRefusesABadOutput:
         config, run = _fake_finished_run(tmp_path, model_bytes=path.read_bytes())
         with pytest.raises(UsageError, match=r"cannot load .*model\.keras as a Keras model: .*"):
             trainer.train(config)
+
+
+class TestLinksAndSpecialFiles:
+    """Nothing is read or written through a symbolic link inside a run, and no special
+    file (a FIFO) is opened: one line naming it, and everything outside stays as it was."""
+
+    @pytest.fixture
+    def outside(self, tmp_path):
+        """A folder outside the run, with files a link might lead a command to."""
+        path = tmp_path / "outside"
+        path.mkdir()
+        (path / ".tmp-precious").write_text("mine")
+        (path / "epoch-0001.weights.h5").write_text("mine")
+        (path / "history.csv").write_text("mine")
+        return path
+
+    @pytest.mark.parametrize("name", ["backup", "figures", "logs", "export", "evaluation",
+                                      "history.csv", "status.json", "spectrum.json", "config.json",
+                                      "logs/train"])
+    def test_a_link_in_a_run_is_refused_before_anything_is_touched(self, tmp_path, outside, name):
+        config, run = _fake_finished_run(tmp_path)
+        link = os.path.join(run.path, name)
+        if name.endswith(".json"):
+            target = str(outside / name)
+            if os.path.exists(link):
+                os.replace(link, target)  # the real file now lives outside, behind the link
+            else:
+                (outside / name).write_text("{}")
+        else:
+            target = str(outside / "history.csv") if name.endswith(".csv") else str(outside)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(target, link)
+        before_outside, before_run = snapshot(str(outside)), snapshot(run.path)
+        with pytest.raises(UsageError, match=rf"{link} is a symbolic link; a run's files are never"):
+            trainer.train(config)
+        with pytest.raises(UsageError, match=rf"{link} is a symbolic link"):
+            run.check()
+        assert snapshot(str(outside)) == before_outside and snapshot(run.path) == before_run
+
+    def test_a_linked_history_of_a_resumable_run_creates_nothing_outside(self, tmp_path, outside):
+        config = RunConfig(dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16,
+                           epochs=1, output_dir=str(tmp_path), run_name="run", export=False).resolved()
+        run = RunDir.of(config)
+        os.makedirs(run.path)
+        run.write_config(config)  # a run that was started and never finished an epoch
+        os.symlink(str(outside / "new.csv"), run.history_path)
+        with pytest.raises(UsageError, match="history.csv is a symbolic link"):
+            trainer.train(config)
+        assert not (outside / "new.csv").exists()
+
+    @pytest.mark.parametrize("name", ["status.json", "config.json", "backup/training_metadata.json",
+                                      "figures/spectrum.png"])
+    def test_a_fifo_in_a_run_is_refused_and_never_opened(self, tmp_path, name):
+        from tests.helpers import within_seconds
+
+        config, run = _fake_finished_run(tmp_path)
+        path = os.path.join(run.path, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.exists(path):
+            os.remove(path)
+        os.mkfifo(path)
+        with within_seconds(20):
+            with pytest.raises(UsageError, match=rf"{path} is a FIFO \(named pipe\), not a"):
+                trainer.train(config)
+            with pytest.raises(UsageError, match="is a FIFO"):
+                run.check()
+
+    def test_stale_temps_are_never_deleted_through_a_linked_folder(self, tmp_path, outside):
+        from training.rundir import remove_stale_temps
+
+        os.symlink(str(outside), str(tmp_path / "backup"))
+        os.symlink(str(outside / ".tmp-precious"), str(tmp_path / ".tmp-link"))
+        remove_stale_temps(str(tmp_path / "backup"))
+        remove_stale_temps(str(tmp_path))
+        assert (outside / ".tmp-precious").read_text() == "mine"
+        assert not os.path.lexists(tmp_path / ".tmp-link")  # the link itself, our leftover, goes
+
+
+class TestLockFile:
+    def test_a_linked_lock_file_is_refused_and_its_target_kept(self, tmp_path):
+        run = RunDir(str(tmp_path / "run"))
+        (tmp_path / "victim").write_text("precious")
+        os.symlink(str(tmp_path / "victim"), run.lock_path)
+        with pytest.raises(UsageError, match=rf"the lock file {run.lock_path} is a symbolic link; delete it"):
+            with run.lock():
+                pass
+        assert (tmp_path / "victim").read_text() == "precious"
+
+    def test_a_hard_linked_lock_file_is_refused(self, tmp_path):
+        run = RunDir(str(tmp_path / "run"))
+        (tmp_path / "victim").write_text("precious")
+        os.link(str(tmp_path / "victim"), run.lock_path)
+        with pytest.raises(UsageError, match="not a plain file of one name"):
+            with run.lock():
+                pass
+        assert (tmp_path / "victim").read_text() == "precious"
+
+    @pytest.mark.parametrize("make, message", [(os.mkfifo, "not a plain file of one name"),
+                                               (os.mkdir, r"cannot be opened \(Is a directory\)")])
+    def test_a_lock_file_that_is_no_file_is_one_line(self, tmp_path, make, message):
+        from tests.helpers import within_seconds
+
+        run = RunDir(str(tmp_path / "run"))
+        make(run.lock_path)
+        with within_seconds(10), pytest.raises(UsageError, match=message):
+            with run.lock():
+                pass
+
+    def test_an_alias_of_a_run_gets_the_same_lock(self, tmp_path):
+        run = RunDir(str(tmp_path / "runs" / "run"))
+        os.makedirs(run.path)
+        os.symlink(run.path, str(tmp_path / "alias"))
+        os.symlink(str(tmp_path / "runs"), str(tmp_path / "runs-alias"))
+        for alias in (RunDir(str(tmp_path / "alias")), RunDir(str(tmp_path / "runs-alias" / "run"))):
+            assert alias.lock_path == run.lock_path
+            with run.lock():
+                with pytest.raises(UsageError, match=rf"{alias.path} is in use by process {os.getpid()}"):
+                    with alias.lock():
+                        pass
+
+
+class TestDamagedRunFiles:
+    def test_a_history_that_is_not_text_is_one_line_on_resume(self, tmp_path):
+        config = RunConfig(dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16,
+                           epochs=1, output_dir=str(tmp_path), run_name="run", export=False).resolved()
+        run = RunDir.of(config)
+        os.makedirs(run.path)
+        run.write_config(config)
+        with open(run.history_path, "wb") as handle:
+            handle.write(b"\x89PNG\r\n\x1a\n\x00\xff binary")
+        before = snapshot(run.path)
+        with pytest.raises(UsageError, match="history.csv is not a CSV text file .*move it away"):
+            trainer.train(config)
+        assert snapshot(run.path) == before
+        with pytest.raises(UsageError, match="history.csv has no readable 'loss' column"):
+            run.history_column("loss")
+
+    @pytest.mark.parametrize("content", [b'{"effective_rank": 3}', b"\xff\xfe", b"[1, 2]"])
+    def test_a_spectrum_without_its_keys_is_one_line(self, tmp_path, content):
+        run = RunDir(str(tmp_path))
+        (tmp_path / "spectrum.json").write_bytes(content)
+        with pytest.raises(UsageError, match="spectrum.json is missing, unreadable or lacks .*singular_values"):
+            run.read_spectrum()
+
+    @pytest.mark.parametrize("content", [b"\xff\xfe garbage", b"[1, 2]", b'{"state": ["complete"]}'])
+    def test_a_garbage_status_is_read_as_none(self, tmp_path, content):
+        (tmp_path / "status.json").write_bytes(content)
+        assert RunDir(str(tmp_path)).read_status().get("state") != "complete"

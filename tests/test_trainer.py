@@ -273,6 +273,7 @@ class TestStrategies:
         with pytest.raises(UsageError, match="needs the TF_CONFIG environment variable"):
             trainer.train(_tiny_config(tmp_path, strategy="multi_worker"))
 
+    @pytest.mark.slow  # spawns processes or trains and exports end to end
     def test_mixed_precision_and_xla_run_and_restore_the_policy(self, tmp_path):
         result = trainer.train(_tiny_config(tmp_path, epochs=1, mixed_precision=True, jit_compile=True))
         assert keras.config.dtype_policy().name == "float32"
@@ -344,6 +345,7 @@ def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path):
     assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(".tmp-")]
 
 
+@pytest.mark.slow  # spawns processes or trains and exports end to end
 class TestCommandLine:
     def test_bad_flag_is_one_line_exit_2_and_writes_nothing(self, tmp_path):
         result = _cli(["--model", "vae", "-l", "4", "--output-dir", str(tmp_path)])
@@ -391,8 +393,11 @@ class TestSpectrumSummary:
         images = np.zeros((4, 8, 8, 3), "float32")
         images[:, 2:6, 2:6, 0] = 1.0  # red squares
         grey = np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
-        notes = trainer.spectrum_notes(np.zeros((4, 2)), {"colour_kept": 0.0})
-        assert any("nearly grey" in note for note in notes)
+        notes = trainer.spectrum_notes(np.zeros((4, 2)), {"colour_kept": 0.0}, "shapes")
+        assert any("nearly grey" in note and "shapes' 7 factors" in note for note in notes)
+        # Another dataset's run is not told about the shapes' factors.
+        (note,) = trainer.spectrum_notes(np.zeros((4, 2)), {"colour_kept": 0.0}, "folder")
+        assert "nearly grey" in note and "shapes" not in note and "--epochs" in note
         assert trainer.spectrum_notes(np.zeros((4, 2)), {"colour_kept": 1.0}) == []
         from irmae_keras import analysis
 
@@ -422,3 +427,182 @@ class TestFolderSteps:
         dataset = data.load_dataset("folder", "train", 8, data_dir=str(tmp_path), image_shape=(32, 32, 3))
         batches = sum(1 for _ in dataset)
         assert int(dataset.cardinality()) == batches  # Keras' progress bar and steps match the data
+
+
+def _snapshot(root):
+    """Every file under `root` (bytes), by relative path."""
+    files = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                files[os.path.relpath(path, root)] = handle.read()
+    return files
+
+
+def _finished_run(tmp_path, **overrides):
+    """A run directory as training.fit leaves it, without training (the model is a stand-in:
+    these tests must stop before it is read)."""
+    config = _tiny_config(tmp_path, epochs=1, **overrides).resolved()
+    run = RunDir.of(config)
+    os.makedirs(run.path)
+    run.write_config(config)
+    run.write_status(state="complete", exported=False)
+    with open(run.model_path, "wb") as handle:
+        handle.write(b"the old model")
+    return config, run
+
+
+def _image_folder(path, count, size=(20, 20)):
+    os.makedirs(path, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(os.path.join(path, f"{i}.png"))
+    return str(path)
+
+
+class TestCheckedBeforeTheOldRunGoes:
+    """--overwrite deletes the old run only once the new one has been built (settings,
+    model, data, export's needs); config.json is written only when the run starts."""
+
+    def test_a_mistyped_initializer_with_overwrite_keeps_the_old_run(self, tmp_path):
+        config, run = _finished_run(tmp_path)
+        before = _snapshot(run.path)
+        with pytest.raises(UsageError, match="--stack-initializer 'glorot_unifrom' is not a Keras initializer"):
+            trainer.train(dataclasses.replace(config, stack_initializer="glorot_unifrom", run_name="run"),
+                          overwrite=True)
+        assert _snapshot(run.path) == before
+
+    def test_a_model_that_cannot_be_built_deletes_and_writes_nothing(self, tmp_path, monkeypatch):
+        import irmae_keras
+
+        def unbuildable(*args, **kwargs):
+            raise ValueError("no such layer")
+
+        monkeypatch.setattr(irmae_keras, "build_autoencoder", unbuildable)
+        config, run = _finished_run(tmp_path)
+        before = _snapshot(run.path)
+        with pytest.raises(UsageError, match=r"cannot build the irmae model of shapes .*no such layer"):
+            trainer.train(dataclasses.replace(config, latent_dim=5), overwrite=True)
+        assert _snapshot(run.path) == before
+        # A new run: no config.json is left to refuse the corrected command.
+        with pytest.raises(UsageError, match="cannot build"):
+            trainer.train(_tiny_config(tmp_path, run_name="new"))
+        assert not os.path.exists(tmp_path / "new" / "config.json")
+
+    def test_a_bad_activation_on_a_new_run_leaves_nothing_to_refuse_the_fix(self, tmp_path):
+        with pytest.raises(UsageError, match="--stack-activation 'relux' is not a Keras activation"):
+            trainer.train(_tiny_config(tmp_path, stack_activation="relux", epochs=1))
+        assert not os.path.exists(tmp_path / "run")
+        fixed = _tiny_config(tmp_path, stack_activation="relu", epochs=1).resolved()
+        assert trainer.plan(RunDir.of(fixed), fixed, False) == "new"
+
+    def test_a_run_that_never_finished_an_epoch_is_replaced(self, tmp_path, capsys):
+        # What the old order left: config.json of settings that failed to build a model.
+        fixed = _tiny_config(tmp_path, epochs=1, stack_activation="relu").resolved()
+        os.makedirs(tmp_path / "run")
+        RunDir.of(fixed).write_config(dataclasses.replace(fixed, stack_activation="relux"))
+        assert trainer.plan(RunDir.of(fixed), fixed, False) == "replace"
+        assert "(stack_activation) that never finished an epoch; it is replaced" in capsys.readouterr().out
+        # One finished epoch (a model.keras) is a run: then it takes --overwrite.
+        (tmp_path / "run" / "model.keras").write_bytes(b"epoch 1")
+        with pytest.raises(UsageError, match=r"other settings \(stack_activation differ\); pass --overwrite"):
+            trainer.plan(RunDir.of(fixed), fixed, False)
+
+    def test_a_run_reached_through_a_link_is_replaced_where_it_is(self, tmp_path):
+        config, run = _finished_run(tmp_path / "real")
+        os.makedirs(tmp_path / "out")
+        os.symlink(run.path, str(tmp_path / "out" / "run"))
+        result = trainer.train(_tiny_config(tmp_path / "out", epochs=1, latent_dim=5), overwrite=True)
+        assert os.path.islink(tmp_path / "out" / "run") and len(result.spectrum) == 5
+        assert RunDir(run.path).read_config().latent_dim == 5
+
+    def test_an_eval_split_too_small_to_export_fails_before_the_first_step(self, tmp_path):
+        from training import data
+
+        folder = _image_folder(tmp_path / "few", 30)
+        eval_files = len(data.split_folder_files([f"{i}.png" for i in range(30)])["eval"])
+        assert 2 <= eval_files < 7  # enough for the spectrum, too few for the export's checks
+        config = _tiny_config(tmp_path, dataset="folder", data_dir=folder, architecture="shapes",
+                              eval_size=None, export=True)
+        with pytest.raises(UsageError, match=rf"has {eval_files} image\(s\); the export .* --no-export"):
+            trainer.train(config)
+        assert not os.path.exists(tmp_path / "run")
+
+    def test_seed_minus_one_is_one_line_exit_2(self, tmp_path, capsys):
+        from export.errors import run_cli
+        from training import fit
+
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(fit.main, [*TINY, "--seed", "-1", "--output-dir", str(tmp_path)], prog="training.fit")
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == "training.fit: error: --seed must be an integer >= 0; got -1.\n"
+        assert os.listdir(tmp_path) == []
+
+
+class TestAnotherFolderIsAnotherRun:
+    def test_a_run_of_one_folder_refuses_another(self, tmp_path):
+        first, second = _image_folder(tmp_path / "myimages", 1), _image_folder(tmp_path / "myimages2", 1)
+        config, run = _finished_run(tmp_path, dataset="folder", data_dir=first, architecture="shapes")
+        before = _snapshot(run.path)
+        with pytest.raises(UsageError, match=r"holds a run with other settings \(data_dir differ\)"):
+            trainer.train(dataclasses.replace(config, data_dir=second))
+        assert _snapshot(run.path) == before
+
+    def test_by_default_each_folder_trains_its_own_run(self, tmp_path):
+        first, second = _image_folder(tmp_path / "myimages", 1), _image_folder(tmp_path / "myimages2", 1)
+        names = {RunConfig(dataset="folder", data_dir=folder, architecture="shapes", output_dir=str(tmp_path))
+                 .resolved().run_name for folder in (first, second)}
+        assert len(names) == 2 and all("myimages" in name for name in names)
+
+    def test_the_same_folder_by_another_path_resumes(self, tmp_path, monkeypatch):
+        folder = _image_folder(tmp_path / "pics", 1)
+        monkeypatch.chdir(tmp_path)
+        existing = _tiny_config(tmp_path, dataset="folder", data_dir="pics", architecture="shapes").resolved()
+        again = dataclasses.replace(existing, data_dir=folder + "/")
+        assert trainer.plan(RunDir(str(tmp_path / "run")), again, False) == "new"
+        os.makedirs(tmp_path / "run")
+        RunDir(str(tmp_path / "run")).write_config(existing)
+        assert trainer.plan(RunDir(str(tmp_path / "run")), again.resolved(), False) == "resume"
+
+
+class TestInterruptionsAreOneLine:
+    @pytest.mark.slow
+    def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(self, tmp_path):
+        args = ["--train-size", "128", "--eval-size", "32", "-n", "4", "--batch-size", "16",
+                "--epochs", "4", "--quiet", "--no-export", "--output-dir", str(tmp_path), "--run-name", "r"]
+        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        process = subprocess.Popen([sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        metadata = tmp_path / "r" / "backup" / "training_metadata.json"
+        deadline = time.time() + 300
+        while time.time() < deadline and not metadata.exists():
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stderr = process.communicate(timeout=120)[1]
+        assert process.returncode == 130, stderr[-2000:]
+        assert "Traceback" not in stderr
+        assert stderr.strip().splitlines()[-1] == (
+            "training.fit: interrupted: run the same command again to resume (finished work is kept).")
+        result = _cli(args)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert [row["epoch"] for row in _history(str(tmp_path / "r"))] == ["0", "1", "2", "3"]
+
+    @pytest.mark.slow
+    def test_a_file_size_limit_is_one_line_and_leaves_no_partial_file(self, tmp_path):
+        import resource
+
+        def limit():  # config, status and history fit; model.keras (megabytes) does not
+            resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        result = subprocess.run(
+            [sys.executable, "-m", "training.fit", *TINY, "--epochs", "1", "--no-export",
+             "--output-dir", str(tmp_path), "--run-name", "r"],
+            cwd=REPO, env=environment, capture_output=True, text=True, timeout=600, preexec_fn=limit)
+        assert result.returncode == 2, result.stderr[-3000:]
+        assert "Traceback" not in result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("training.fit: error: file-size limit reached (ulimit -f)") and "resume" in last
+        assert not (tmp_path / "r" / "model.keras").exists()
+        assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(".tmp-")]

@@ -78,3 +78,17 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode) == 0o666 & ~mask
     assert stat.S_IMODE(os.stat(tmp_path / "b.bin").st_mode) == 0o666 & ~mask
     assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == 0o777 & ~mask
+
+
+def test_atomic_path_refuses_a_linked_destination_and_leaves_both_files(tmp_path):
+    import errno
+
+    (tmp_path / "outside.txt").write_text("precious")
+    os.symlink(tmp_path / "outside.txt", tmp_path / "out.txt")
+    with pytest.raises(OSError, match="out.txt is a symbolic link") as error:
+        with atomic_path(tmp_path / "out.txt") as tmp:
+            with open(tmp, "w") as handle:
+                handle.write("new")
+    assert error.value.errno == errno.ELOOP
+    assert os.path.islink(tmp_path / "out.txt") and (tmp_path / "outside.txt").read_text() == "precious"
+    assert sorted(os.listdir(tmp_path)) == ["out.txt", "outside.txt"]

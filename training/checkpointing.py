@@ -14,6 +14,7 @@ import os
 import keras
 import numpy as np
 
+from export.errors import UsageError
 from irmae_keras.utils import atomic_path
 from irmae_keras.utils import write_json_atomic
 
@@ -112,7 +113,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise OSError(f"unreadable training backup {self._metadata_path}: {error}") from error
+            raise UsageError(
+                f"unreadable training backup {self._metadata_path} ({type(error).__name__}: "
+                f"{' '.join(str(error).split())}); delete {self.restore_dir} to train again from epoch 1."
+            ) from None
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(weights)

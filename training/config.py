@@ -7,20 +7,23 @@ with `python -m training.fit --config RUN_DIR/config.json`.
 """
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
+import re
+import stat
 import subprocess
 import sys
 import typing
 
 from export.errors import UsageError
 from export.manifest import package_versions
-from irmae_keras import presets
+from irmae_keras import paper
 from irmae_keras.layers import TYING_MODES
 from irmae_keras.models import VARIANTS
 
-DATASETS = tuple(presets.DATASETS)
+DATASETS = tuple(paper.DATASETS)
 MODELS = VARIANTS  # the library's variants
 OPTIMIZERS = ("adam", "adam-keras", "sgd", "rmsprop")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
@@ -28,11 +31,16 @@ TYINGS = TYING_MODES
 ARCHITECTURES = ("shapes", "mnist", "celeb_a")
 
 # Dataset → default architecture, the architectures that fit its images, and each
-# architecture's paper n and l: irmae_keras.presets, read here and not restated.
-ARCHITECTURES = tuple(presets.IMAGE_SHAPES)
+# architecture's paper n and l: irmae_keras.paper, read here and not restated.
+ARCHITECTURES = tuple(paper.IMAGE_SHAPES)
 # Budget settings that make a default run name of their own when not the paper's.
 RUN_NAME_TAGS = (("train_size", "train"), ("eval_size", "eval"), ("epochs", "ep"),
                  ("steps_per_epoch", "spe"), ("batch_size", "b"), ("lr", "lr"), ("optimizer", ""))
+# Longest --run-name in bytes: the lock and swap names beside it add up to 20 to the
+# file system's 255.
+MAX_RUN_NAME_BYTES = 200
+SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
+FOLDER_HASH_DIGITS = 8  # of the folder's real path, in a folder run's default name
 
 
 @dataclasses.dataclass
@@ -49,17 +57,17 @@ class RunConfig:
     model: str = "irmae"
     linear_layers: int | None = None
     latent_dim: int | None = None
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 1e-4
+    epochs: int = paper.EPOCHS
+    batch_size: int = paper.BATCH_SIZE
+    lr: float = paper.LEARNING_RATE
     optimizer: str = "adam"
     init_scale: float = 1.0
     stack_initializer: str | None = None
     tying: str = "none"
     freeze_stack: bool = False
     stack_activation: str | None = None
-    penalty: float = 1e-4
-    kl_weight: float = 0.1
+    penalty: float = paper.PENALTY
+    kl_weight: float = paper.KL_WEIGHT
     seed: int = 0
     train_size: int | None = None
     eval_size: int | None = None
@@ -77,15 +85,19 @@ class RunConfig:
         _check_choice("--dataset", self.dataset, DATASETS)
         config = dataclasses.replace(self)
         if config.architecture is None:
-            config.architecture = presets.dataset_architecture(self.dataset)
+            config.architecture = paper.dataset_architecture(self.dataset)
         _check_choice("--architecture", config.architecture, ARCHITECTURES)
         # An explicit architecture brings its own paper sizes (a folder trained with
         # the shapes architecture gets n=32, l=2), unless -n / -l are given.
-        defaults = presets.PRESETS[config.architecture]
+        defaults = paper.ARCHITECTURES[config.architecture]
         if config.latent_dim is None:
             config.latent_dim = defaults["latent_dim"]
         if config.linear_layers is None:
             config.linear_layers = defaults["linear_layers"] if config.model == "irmae" else 0
+        if config.data_dir:
+            _check_path("--data-dir", config.data_dir)
+            # Where the data is, whatever directory the command runs from: part of the run.
+            config.data_dir = os.path.abspath(os.path.expanduser(config.data_dir))
         if config.run_name is None:
             config.run_name = config.default_run_name()
         config.validate()
@@ -94,15 +106,26 @@ class RunConfig:
     def default_run_name(self):
         """`DATASET-MODEL-lL-nN-sSEED`, then each training-budget setting that differs
         from the paper's (`-train20000-eval2000-ep10`), so that runs of other settings
-        never share a default name (the quickstart's and the paper's, say)."""
+        never share a default name (the quickstart's and the paper's, say). A folder's
+        DATASET is `folder-NAME-HASH`: another image folder is another run."""
         depth = self.linear_layers if self.linear_layers is not None else "d"
-        name = f"{self.dataset}-{self.model}-l{depth}-n{self.latent_dim}-s{self.seed}"
+        name = f"{self.data_name()}-{self.model}-l{depth}-n{self.latent_dim}-s{self.seed}"
         paper = RunConfig()
         for field, tag in RUN_NAME_TAGS:
             value = getattr(self, field)
             if value != getattr(paper, field):
                 name += f"-{tag}{value:g}".replace("+", "") if isinstance(value, float) else f"-{tag}{value}"
         return name
+
+    def data_name(self):
+        """The data part of the default run name: the dataset, and for a folder its base
+        name and a short hash of its real path (`folder-holidays-1a2b3c4d`)."""
+        if self.dataset != "folder" or not self.data_dir:
+            return self.dataset
+        real = os.path.realpath(os.path.expanduser(self.data_dir))
+        base = re.sub(r"[^A-Za-z0-9_]+", "_", os.path.basename(real)).strip("_")[:32] or "root"
+        digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:FOLDER_HASH_DIGITS]
+        return f"{self.dataset}-{base}-{digest}"
 
     def validate(self):
         _check_choice("--dataset", self.dataset, DATASETS)
@@ -111,15 +134,18 @@ class RunConfig:
         _check_choice("--strategy", self.strategy, STRATEGIES)
         _check_choice("--tying", self.tying, TYINGS)
         _check_choice("--architecture", self.architecture, ARCHITECTURES)
-        if self.architecture not in presets.DATASETS[self.dataset]["fits"]:
+        if self.architecture not in paper.DATASETS[self.dataset]["fits"]:
             raise UsageError(
                 f"--architecture {self.architecture} does not fit --dataset {self.dataset}; "
-                f"use {' or '.join(presets.DATASETS[self.dataset]['fits'])}."
+                f"use {' or '.join(paper.DATASETS[self.dataset]['fits'])}."
             )
         _check_min("--linear-layers", self.linear_layers, 0)
         _check_min("--latent-dim", self.latent_dim, 1)
         _check_min("--epochs", self.epochs, 1)
         _check_min("--batch-size", self.batch_size, 1)
+        _check_min("--seed", self.seed, 0)
+        if self.seed >= SEED_LIMIT:
+            raise UsageError(f"--seed must be below 2**32 ({SEED_LIMIT}); got {self.seed}.")
         spe = self.steps_per_execution
         if spe != "auto" and (isinstance(spe, bool) or not isinstance(spe, int) or spe < 1):
             raise UsageError(f"--steps-per-execution must be auto or an integer >= 1; got {spe!r}.")
@@ -131,6 +157,10 @@ class RunConfig:
         for flag, value in (("--lr", self.lr), ("--init-scale", self.init_scale)):
             if not (value > 0 and math.isfinite(value)):
                 raise UsageError(f"{flag} must be a finite number > 0; got {value}.")
+        _check_keras_name("--stack-initializer", self.stack_initializer, "initializer",
+                          "glorot_uniform, he_normal, orthogonal")
+        _check_keras_name("--stack-activation", self.stack_activation, "activation",
+                          "relu, tanh, gelu")
         if self.stack_initializer is not None and self.init_scale != 1.0:
             raise UsageError(
                 "--init-scale scales the default stack initializer; it cannot be combined "
@@ -151,11 +181,19 @@ class RunConfig:
         if self.dataset in ("folder",) and not self.data_dir:
             raise UsageError("--dataset folder needs --data-dir DIR (a folder of images).")
         if self.run_name is not None and (
-            not self.run_name or os.sep in self.run_name or self.run_name in (".", "..")
+            not self.run_name or os.sep in self.run_name or "\0" in self.run_name
+            or self.run_name.startswith(".")
         ):
             raise UsageError(
-                f"--run-name must be a plain directory name; got {self.run_name!r}."
+                f"--run-name must be a plain directory name, not hidden (no leading '.'); "
+                f"got {self.run_name!r}."
             )
+        if self.run_name is not None and len(os.fsencode(self.run_name)) > MAX_RUN_NAME_BYTES:
+            raise UsageError(f"--run-name is {len(os.fsencode(self.run_name))} bytes long; use at "
+                             f"most {MAX_RUN_NAME_BYTES}.")
+        _check_path("--output-dir", self.output_dir)
+        if self.data_dir is not None:
+            _check_path("--data-dir", self.data_dir)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -180,15 +218,20 @@ class RunConfig:
     @classmethod
     def load(cls, path):
         """Reads `config.json` (a run directory or the file itself)."""
+        _check_path("--config", path)
         if os.path.isdir(path):
             path = os.path.join(path, "config.json")
         try:
+            # A FIFO would block open() until someone writes to it: only regular files.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise UsageError(f"run configuration {path} is not a regular file; pass a run "
+                                 "directory or its config.json.")
             with open(path, encoding="utf-8") as handle:
                 document = json.load(handle)
         except FileNotFoundError:
             raise UsageError(f"no run configuration at {path}: pass a run directory or its config.json.") from None
-        except (OSError, json.JSONDecodeError) as error:
-            raise UsageError(f"cannot read run configuration {path}: {error}.") from None
+        except (OSError, ValueError) as error:  # ValueError: not JSON, or not UTF-8 text
+            raise UsageError(f"cannot read run configuration {path}: {' '.join(str(error).split())}.") from None
         values = document.get("config", document) if isinstance(document, dict) else None
         if not isinstance(values, dict):
             raise UsageError(f"{path} is not a run configuration (expected a JSON object).")
@@ -228,6 +271,26 @@ def hardware():
 def _check_choice(flag, value, allowed):
     if value not in allowed:
         raise UsageError(f"{flag} must be one of {', '.join(allowed)}; got {value!r}.")
+
+
+def _check_path(flag, path):
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise UsageError(f"{flag} must be a path (non-empty, without NUL bytes); got {path!r}.")
+
+
+def _check_keras_name(flag, value, kind, examples):
+    """UsageError unless `value` (when given) names a Keras initializer / activation."""
+    if value is None:
+        return
+    import keras
+
+    getter = keras.initializers.get if kind == "initializer" else keras.activations.get
+    try:
+        getter(value)
+    # Keras raises ValueError for unknown names and KeyError for ones that need arguments.
+    except Exception:  # pylint: disable=broad-except
+        raise UsageError(f"{flag} {value!r} is not a Keras {kind} usable by name; use one such as "
+                         f"{examples}.") from None
 
 
 def _check_min(flag, value, minimum):

@@ -21,7 +21,7 @@ from training.evaluation.evaluation import DEFAULT_FEATURES
 from training.evaluation.evaluation import DOMAIN_FEATURES_FILE
 from training.evaluation.evaluation import EVAL_IMAGES
 from training.evaluation.evaluation import FEATURES
-from irmae_keras import presets
+from irmae_keras import paper
 from training.evaluation.evaluation import check_memory
 from training.evaluation.evaluation import minimum_images
 from training.evaluation.evaluation import TASKS
@@ -64,9 +64,10 @@ examples:
       --inception-weights ~/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5
 
 Features for FID: "domain" trains a small CNN on the run's train labels (digit classes, shapes
-factors) on first use and keeps it as OUT/domain_features.keras, reused on later calls; pass
---domain-features FILE to score several runs with one network. "inception" needs Keras'
-ImageNet InceptionV3 weights, which are never downloaded here.
+factors, a folder's class sub-folders; a folder without them: which way each image was
+rotated) on first use and keeps it as OUT/domain_features.keras, reused on later calls; pass
+--domain-features FILE to score several runs with one network. "inception" (CelebA's default)
+needs Keras' ImageNet InceptionV3 weights, which are never downloaded here.
 
 Errors (not a run directory, a bad flag, a mixture that does not converge, missing weights) are
 one line on stderr and exit code 2; nothing is written then.
@@ -106,8 +107,7 @@ def build_parser():
         help="seed of the sampled codes (mvg, gmm figures and FID) (default: %(default)s)")
     parser.add_argument(
         "--features", choices=FEATURES,
-        help="FID feature extractor (default: domain for shapes, digits, mnist; inception for "
-             "celeb_a, folder)")
+        help="FID feature extractor (default: inception for celeb_a, domain for the others)")
     parser.add_argument(
         "--inception-weights", metavar="FILE",
         help="with --features inception: Keras' InceptionV3 no-top ImageNet weights file, "
@@ -158,7 +158,7 @@ def parse_settings(argv):
     out = run.output_dir(args.out, EVALUATION_DIR)
     # The run's own eval set, up to the FID protocol's N.
     eval_size = args.eval_size or min(EVAL_IMAGES, config.eval_size or EVAL_IMAGES)
-    check_memory(eval_size, presets.IMAGE_SHAPES[config.architecture])
+    check_memory(eval_size, paper.IMAGE_SHAPES[config.architecture])
     return Settings(
         run_dir=args.run_dir, tasks=tasks, compare=args.compare, eval_size=eval_size,
         num_samples=args.num_samples, seed=args.seed, features=features,

@@ -18,13 +18,16 @@ import tempfile
 from export.errors import RunFailed
 from export.errors import UsageError
 from export.verify import EXPORT_EVAL_IMAGES
-from irmae_keras.presets import RANK_THRESHOLD
-from irmae_keras.presets import intrinsic_dimension
+from export.verify import PARITY_BATCHES
+from irmae_keras.paper import ADAM_EPSILON
+from irmae_keras.paper import RANK_THRESHOLD
+from irmae_keras.paper import intrinsic_dimension
 from training.rundir import RunDir
 
 # Settings that may change between a run and its resumption without making it
-# another run (where it runs, what happens after training).
-RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "data_dir", "jit_compile",
+# another run (where it runs, what happens after training). Not data_dir: the data a
+# run was trained on is part of what the run is.
+RESUMABLE_DIFFERENCES = ("export", "strategy", "output_dir", "jit_compile",
                          "steps_per_execution")
 SPECTRUM_CODES = 10_000
 PRINTED_SINGULAR_VALUES = 32  # the rest are in spectrum.json
@@ -115,7 +118,7 @@ def build_optimizer(config):
         # PyTorch's epsilon (1e-8) and, for "adam", PyTorch's placement of it: the
         # official code's update (docs/replay.md).
         placement = "keras" if config.optimizer == "adam-keras" else "pytorch"
-        return FusedAdam(config.lr, epsilon=1e-8, epsilon_placement=placement)
+        return FusedAdam(config.lr, epsilon=ADAM_EPSILON, epsilon_placement=placement)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(config.lr, momentum=0.9)
     return keras.optimizers.RMSprop(config.lr)
@@ -149,6 +152,13 @@ def plan(run, config, overwrite):
     wanted = _comparable(config.to_dict())
     if existing != wanted:
         changed = sorted(key for key, value in wanted.items() if existing.get(key) != value)
+        from training.checkpointing import AtomicBackupAndRestore
+
+        if not os.path.exists(run.model_path) and not AtomicBackupAndRestore.saved_epoch(run.backup_dir):
+            # No epoch was ever saved (a start that failed): there is nothing to lose.
+            print(f"note: {run.path} holds a run of other settings ({', '.join(changed)}) that "
+                  "never finished an epoch; it is replaced.")
+            return "replace"
         raise UsageError(
             f"{run.path} holds a run with other settings ({', '.join(changed)} differ); "
             "pass --overwrite to replace it, or choose another --run-name."
@@ -158,7 +168,10 @@ def plan(run, config, overwrite):
 
 
 def _comparable(config_dict):
-    return {k: v for k, v in config_dict.items() if k not in RESUMABLE_DIFFERENCES}
+    values = {k: v for k, v in config_dict.items() if k not in RESUMABLE_DIFFERENCES}
+    if isinstance(values.get("data_dir"), str):  # one folder, whichever path names it
+        values["data_dir"] = os.path.realpath(os.path.expanduser(values["data_dir"]))
+    return values
 
 
 def load_data(config, steps_per_epoch=None):
@@ -182,8 +195,37 @@ def load_data(config, steps_per_epoch=None):
     return train, evaluation, eval_images
 
 
+def check_export_images(config, eval_images):
+    """UsageError, before the first step, when the eval split is too small for the
+    export at the end of the run (its parity checks run a batch of max(PARITY_BATCHES))."""
+    needed = max(PARITY_BATCHES)
+    if len(eval_images) < needed:
+        where = f"the folder {config.data_dir}" if config.data_dir else config.dataset
+        raise UsageError(
+            f"the eval split of {where} has {len(eval_images)} image(s); the export at the end of "
+            f"the run checks its files on {needed}: add images (or a larger --eval-size), or pass "
+            "--no-export to train without exporting."
+        )
+
+
 def build_model(config):
-    """The run's compiled `Autoencoder` (call inside the strategy's scope)."""
+    """The run's compiled `Autoencoder` (call inside the strategy's scope); UsageError in
+    one line when the settings do not make a model."""
+    try:
+        return _build_model(config)
+    except UsageError:
+        raise
+    # Keras says what it cannot build with a ValueError/TypeError (KeyError for a name
+    # that needs arguments); the settings are the user's.
+    except (ValueError, TypeError, KeyError) as error:
+        raise UsageError(
+            f"cannot build the {config.model} model of {config.architecture} from these settings "
+            f"({type(error).__name__}: {' '.join(str(error).split())}); check the model flags "
+            "(-n, -l, --stack-initializer, --stack-activation)."
+        ) from None
+
+
+def _build_model(config):
     import irmae_keras
 
     model = irmae_keras.build_autoencoder(
@@ -312,14 +354,15 @@ def write_spectrum(model, config, run, eval_images):
     more = len(spectrum) - PRINTED_SINGULAR_VALUES
     print("normalised singular values: " + " ".join(f"{v:.3g}" for v in spectrum[:PRINTED_SINGULAR_VALUES])
           + (f" ... ({more} more in {run.spectrum_path})" if more > 0 else ""))
-    for line in spectrum_notes(codes, document):
+    for line in spectrum_notes(codes, document, config.dataset):
         print(line)
     return document
 
 
-def spectrum_notes(codes, document):
+def spectrum_notes(codes, document, dataset=None):
     """What a reader of the rank should know: a rank bounded by too few eval codes,
-    reconstructions that keep little of the images' colour."""
+    reconstructions that keep little of the images' colour (with what is known of
+    that on `dataset`)."""
     import irmae_keras
 
     notes = []
@@ -333,8 +376,9 @@ def spectrum_notes(codes, document):
     if kept is not None and kept < irmae_keras.analysis.GREY_COLOUR_KEPT:
         notes.append(
             f"note: the reconstructions keep {kept:.0%} of the eval images' colour: they are nearly "
-            "grey. Colour is learned late (on shapes, 3 of the 7 factors); longer runs keep it "
-            "(docs/results.md)."
+            "grey. " + ("Colour, 3 of the shapes' 7 factors, is learned late; longer runs keep it "
+                        "(docs/results.md)." if dataset == "shapes" else
+                        "Train longer (--epochs) if colour matters.")
         )
     return notes
 
@@ -385,9 +429,12 @@ def train(config, overwrite=False, quiet=False, export_fn=run_export):
     chief = is_chief(strategy)
     with run.lock() if chief else contextlib.nullcontext():
         if chief:
-            # A killed process's temp files and half-swapped export are ours to clean
-            # first; they never make a run directory look like someone else's.
-            run.repair()
+            if not (overwrite and os.path.lexists(run.path)):  # a replaced run is only deleted
+                # Links and special files first: repairing must not reach through them.
+                run.check_files()
+                # A killed process's temp files and half-swapped export are ours to clean
+                # first; they never make a run directory look like someone else's.
+                run.repair()
             state = plan(run, config, overwrite)
         else:
             state = "resume"
@@ -398,6 +445,7 @@ def _train(config, run, state, chief, strategy, quiet, export_fn):
     import keras
 
     from training.checkpointing import AtomicBackupAndRestore
+    from training.rundir import export_is_complete
 
     previous_policy = keras.config.dtype_policy()
     if config.mixed_precision:
@@ -406,19 +454,16 @@ def _train(config, run, state, chief, strategy, quiet, export_fn):
         keras.config.set_dtype_policy("mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16")
     try:
         keras.utils.set_random_seed(config.seed)
-        # Data problems surface here, before anything is written or replaced.
+        # Everything that can fail is built first (data, model, export's needs); the old
+        # run is deleted and config.json written only once all of it has succeeded.
         train_data, eval_data, eval_images = load_data(config, config.steps_per_epoch)
+        if config.export and chief and (state == "replace" or not export_is_complete(run.export_dir)):
+            check_export_images(config, eval_images)
         if state == "replace":
             from training import data
 
             data.check_every_image(config)  # a truncated file fails now, not after the old run is gone
-            shutil.rmtree(run.path)
-        # Non-chief workers train in step but write into a scratch directory.
-        writable = run if chief else RunDir(tempfile.mkdtemp(prefix="irmae-worker-"))
-        if chief:
-            os.makedirs(run.path, exist_ok=True)  # train() repaired it before planning
-            run.write_config(config)
-        resumed = AtomicBackupAndRestore.saved_epoch(run.backup_dir)
+        resumed = 0 if state == "replace" else AtomicBackupAndRestore.saved_epoch(run.backup_dir)
         with strategy.scope():
             if state == "complete":
                 from export.source import load_model_file
@@ -426,11 +471,20 @@ def _train(config, run, state, chief, strategy, quiet, export_fn):
                 model = load_model_file(run.model_path)
             else:
                 model = build_model(config)
+            if chief and state == "resume":
+                run.truncate_history(resumed)  # refuses a history.csv that is not text
+            if state == "replace":
+                # Its real directory: a run reached through a link is replaced where it is.
+                shutil.rmtree(os.path.realpath(run.path))
+            # Non-chief workers train in step but write into a scratch directory.
+            writable = run if chief else RunDir(tempfile.mkdtemp(prefix="irmae-worker-"))
+            if chief:
+                os.makedirs(os.path.realpath(run.path), exist_ok=True)  # train() repaired it before planning
+                run.write_config(config)
+            if state != "complete":
                 _fit(model, config, run, writable, chief, resumed, quiet, train_data, eval_data, eval_images)
         document = write_spectrum(model, config, writable, eval_images)
         summary = {"epochs": config.epochs, "effective_rank": document["effective_rank"]}
-        from training.rundir import export_is_complete
-
         exported = export_is_complete(run.export_dir)
         if chief:
             run.write_status(state="complete", exported=exported, **summary)
@@ -457,7 +511,6 @@ def _train(config, run, state, chief, strategy, quiet, export_fn):
 def _fit(model, config, run, writable, chief, resumed, quiet, train_data, eval_data, eval_images):
     """model.fit with the run's callbacks; RunFailed if the loss went NaN."""
     if chief:
-        run.truncate_history(resumed)
         run.write_status(state="training", resumed_from_epoch=resumed)
     if resumed:
         print(f"resuming {run.path} after epoch {resumed} of {config.epochs}")

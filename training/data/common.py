@@ -8,13 +8,13 @@ import threading
 import numpy as np
 
 from export.errors import DataError
-from irmae_keras import presets
+from irmae_keras import paper
 
 
 logger = logging.getLogger("training.data")  # the package's one logger
 
 
-DATASETS = tuple(presets.DATASETS)
+DATASETS = tuple(paper.DATASETS)
 
 
 SPLITS = ("train", "eval", "test")
@@ -22,10 +22,10 @@ SPLITS = ("train", "eval", "test")
 
 # The image shape each dataset is read at, and the architecture it trains with by
 # default: from the preset table.
-IMAGE_SHAPES = {name: presets.dataset_image_shape(name) for name in presets.DATASETS}
+IMAGE_SHAPES = {name: paper.dataset_image_shape(name) for name in paper.DATASETS}
 
 
-ARCHITECTURE_FOR = {name: presets.dataset_architecture(name) for name in presets.DATASETS}
+ARCHITECTURE_FOR = {name: paper.dataset_architecture(name) for name in paper.DATASETS}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import stat
 
 import numpy as np
 from PIL import Image
@@ -12,6 +13,7 @@ from export.images import list_image_files
 from training.data.common import corrupt_image_message
 from training.data.common import describe
 from training.data.common import existing_dir
+from training.data.common import logger
 from training.data.common import two_way
 from training.data.pipeline import file_pipeline
 
@@ -43,7 +45,8 @@ def check_every_image(config):
 
 def stable_fraction(relative_path):
     """A number in [0, 1) fixed by the path alone (SHA-256), the same on every machine."""
-    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
+    # The name's bytes as on disk: a name that is not valid UTF-8 hashes as well.
+    digest = hashlib.sha256(os.fsencode(relative_path)).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
@@ -106,7 +109,7 @@ def folder_files(data_dir):
             f"({', '.join(IMAGE_EXTENSIONS)}; sub-directories are searched)"
         )
     root = existing_dir(data_dir, "folder")
-    files = list_image_files(root)
+    files = regular_files(root, list_image_files(root))
     if files:
         return root, files
     others = sum(len(names) for _, _, names in os.walk(root))
@@ -115,6 +118,27 @@ def folder_files(data_dir):
         f"{root!r} {what}; put {', '.join(IMAGE_EXTENSIONS)} files there (sub-directories are "
         f"searched) or pass another --data-dir"
     )
+
+
+_reported_special = set()
+
+
+def regular_files(root, relative_paths):
+    """The paths that are regular files (or links to one): a FIFO named like an image
+    would block its reader forever, and a socket or device holds no image. The others
+    are left out, with one warning per folder."""
+    kept, special = [], []
+    for relative in relative_paths:
+        try:
+            regular = stat.S_ISREG(os.stat(os.path.join(root, *relative.split("/"))).st_mode)
+        except OSError:
+            regular = True  # missing or a broken link: its reader reports it by name
+        (kept if regular else special).append(relative)
+    if special and (root, tuple(special)) not in _reported_special:
+        _reported_special.add((root, tuple(special)))
+        logger.warning("left out %d file(s) of %r that are not regular files (first: %r)",
+                       len(special), root, special[0])
+    return kept
 
 
 def folder_dataset(split, size, data_dir, options):

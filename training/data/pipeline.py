@@ -2,6 +2,7 @@
 
 import os
 import re
+import stat
 
 import numpy as np
 import tensorflow as tf
@@ -189,6 +190,10 @@ def check_image_files(paths):
     unreadable = {}
     for path in paths:
         try:
+            # Never opened unless regular: opening a FIFO blocks until someone writes to it.
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                unreadable[path] = "not a regular file (a FIFO, socket or device)"
+                continue
             with Image.open(path) as image:
                 image.verify()
         # Pillow raises many exception types on malformed data; each means "unreadable".
@@ -225,6 +230,8 @@ def readable_files(paths, labels, where, options):
 def file_pipeline(paths, labels, where, crop, options):
     """The dataset of a list of image files: checked, decoded, cached when small."""
     paths, labels = readable_files(list(paths), np.asarray(labels), where, options)
+    # As bytes: a file name that is not valid UTF-8 is no str TensorFlow can hold.
+    paths = [os.fsencode(path) for path in paths]
     items = tf.data.Dataset.from_tensor_slices((paths, paths, labels))
     decode = pillow_decoder(options, crop, sources_are_paths=True)
     return decoded_pipeline(items, len(paths), decode, options)

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from irmae_keras import paper
 from training.data.common import check_split
 from training.data.common import IMAGE_SHAPES
 from training.data.common import two_way
@@ -12,7 +13,7 @@ from training.data.pipeline import in_memory_pipeline
 SHAPES_FACTORS = ("type", "size", "r", "g", "b", "x", "y")
 
 
-SHAPES_SIZES = {"train": 50_000, "eval": 10_000}
+SHAPES_SIZES = {"train": paper.SHAPES_TRAIN_IMAGES, "eval": paper.SHAPES_EVAL_IMAGES}
 
 
 SHAPES_TYPES = ("circle", "square")

@@ -302,7 +302,14 @@ def write_outputs(out, document):
 
 
 def classify(settings):
-    """Runs the experiment; returns the results.json document written."""
+    """Runs the experiment, holding the run's lock; returns the results.json document written."""
+    from training.rundir import RunDir
+
+    with RunDir(settings.run_dir).lock():
+        return _classify(settings)
+
+
+def _classify(settings):
     import keras
     import numpy as np
 

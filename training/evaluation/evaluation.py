@@ -14,16 +14,19 @@ import time
 
 from export.errors import UsageError
 from export.manifest import sha256_file
-from irmae_keras import presets
-from irmae_keras.presets import RANK_THRESHOLD
+from irmae_keras import paper
+from irmae_keras.paper import RANK_THRESHOLD
 from training.rundir import RunDir
+from training.rundir import locked_runs
 from training.rundir import run_label
 
 TASKS = ("spectrum", "reconstruction", "interpolation", "mvg", "gmm", "pca", "fid")
 FEATURES = ("domain", "inception")
-# Offline extractors for the small data sets; InceptionV3 (downloaded weights) for photos.
+# Offline extractors wherever the weights cannot be assumed: every data set but CelebA,
+# whose FIDs are conventionally InceptionV3's (weights downloaded beforehand). A folder's
+# domain network learns its classes, or, without class folders, its images' rotations.
 DEFAULT_FEATURES = {"shapes": "domain", "digits": "domain", "mnist": "domain",
-                    "celeb_a": "inception", "folder": "inception"}
+                    "celeb_a": "inception", "folder": "domain"}
 RESULTS_FILE = "evaluation.json"
 DOMAIN_FEATURES_FILE = "domain_features.keras"
 COMPARE_FILE = "spectrum_compare.png"
@@ -126,7 +129,7 @@ def load_evaluated_run(run_dir, eval_size, tasks=("spectrum",)):
 
 
 def intrinsic_dimension(config):
-    return presets.intrinsic_dimension(config.dataset)
+    return paper.intrinsic_dimension(config.dataset)
 
 
 # -------------------------------------------------------------------- results
@@ -363,20 +366,25 @@ def build_extractor(run, settings):
 
 
 def train_domain_features(run):
-    """A `DomainFeatures` CNN trained on the run's train labels (classes or shapes factors)."""
+    """A `DomainFeatures` CNN trained on the run's train labels (classes or shapes
+    factors), or, for images without labels (a folder without class folders), on the
+    rotation task."""
     from irmae_keras import fid
     from training import data
 
     config = run.config
+    info = data.dataset_info(config.dataset, config.data_dir)
+    labelled = not (info.label_kind == "class" and info.num_classes is None)
     limit = min(DOMAIN_TRAIN_IMAGES, config.train_size or DOMAIN_TRAIN_IMAGES)
-    images, labels = data.load_arrays(
-        config.dataset, "train", limit=limit, labels=True, seed=config.seed,
+    loaded = data.load_arrays(
+        config.dataset, "train", limit=limit, labels=labelled, seed=config.seed,
         data_dir=config.data_dir, skip_corrupt=config.skip_corrupt, image_shape=run.model.image_shape,
     )
+    images, labels = loaded if labelled else (loaded, None)
     extractor = fid.DomainFeatures().fit(images, labels, epochs=DOMAIN_EPOCHS, seed=DOMAIN_SEED)
     return extractor, {"train_images": int(len(images)), "epochs": DOMAIN_EPOCHS,
                        "seed": DOMAIN_SEED, "final_loss": float(extractor.history["loss"][-1]),
-                       "targets": data.dataset_info(config.dataset, config.data_dir).label_kind}
+                       "targets": info.label_kind if labelled else "rotation"}
 
 
 def fid_task(run, settings, results, samplers, extractor):
@@ -510,11 +518,17 @@ def summary_lines(entries):
 
 
 def evaluate(settings):
-    """Runs the tasks of `settings`, writes their files and the merged evaluation.json.
+    """Runs the tasks of `settings`, writes their files and the merged evaluation.json,
+    holding the lock of the run and of each compared run meanwhile.
 
     Returns:
         `(document, results)`: the evaluation.json written and this call's `Results`.
     """
+    with locked_runs([settings.run_dir, *settings.compare]):
+        return _evaluate(settings)
+
+
+def _evaluate(settings):
     previous = read_results(os.path.join(settings.out, RESULTS_FILE))
     run = load_evaluated_run(settings.run_dir, settings.eval_size, settings.tasks)
     compared = [load_evaluated_run(other, settings.eval_size) for other in settings.compare]
