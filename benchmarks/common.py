@@ -10,13 +10,13 @@ import platform
 import statistics
 import time
 
-from irmae_keras import presets
+from irmae_keras import paper
 
 # The paper's sizes (latent n, stack depth l) per architecture, and the dataset
 # whose run-config defaults go with each: the library's preset table.
 ARCHITECTURES = {name: {"latent_dim": p["latent_dim"], "linear_layers": p["linear_layers"]}
-                 for name, p in presets.PRESETS.items()}
-DATASET_OF = {name: name for name in presets.PRESETS}
+                 for name, p in paper.ARCHITECTURES.items()}
+DATASET_OF = {name: name for name in paper.ARCHITECTURES}
 TORCH_SKIPPED = "skipped: torch not installed"
 
 

@@ -21,12 +21,12 @@ import time
 import torch
 from torch import nn
 
-from irmae_keras import presets
+from irmae_keras import paper
 
 THREADS = 2
 # (latent n, stack depth l) per architecture: the paper's defaults.
-PRESETS = {name: (p["latent_dim"], p["linear_layers"]) for name, p in presets.PRESETS.items()}
-IMAGE_SHAPES = {name: (c, h, w) for name, (h, w, c) in presets.IMAGE_SHAPES.items()}  # NCHW
+PRESETS = {name: (p["latent_dim"], p["linear_layers"]) for name, p in paper.ARCHITECTURES.items()}
+IMAGE_SHAPES = {name: (c, h, w) for name, (h, w, c) in paper.IMAGE_SHAPES.items()}  # NCHW
 
 
 def _conv(in_channels, out_channels):

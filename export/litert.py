@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from export.errors import native_stderr_silenced
+from irmae_keras.tf_logs import native_stderr_silenced
 
 # An int8 artifact is not held to the float parity tolerance: it is checked to stay within
 # this share of the outputs' scale (a broken conversion), and its real error is recorded.

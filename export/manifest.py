@@ -85,9 +85,11 @@ def verify_files(directory):
 
 def summary_lines(manifest, directory):
     """A few human lines about an export, for the CLI's stdout."""
-    lines = [f"exported {manifest['model']['architecture']} {manifest['model']['variant']} "
-             f"(n={manifest['model']['latent_dim']}, folded={manifest['model']['folded']}) "
-             f"to {directory}"]
+    model = manifest["model"]
+    trained_on = f" trained on {manifest['dataset']}" if manifest.get("dataset") else ""
+    lines = [f"exported the {model['variant']}{trained_on} ({model['architecture']} architecture, "
+             f"{'x'.join(str(side) for side in model['image_shape'])} images, n={model['latent_dim']}, "
+             f"folded={model['folded']}) to {directory}"]
     for artifact in manifest["artifacts"]:
         worst = max(
             (diff for parity in _parities(artifact) for diff in parity.values()), default=None

@@ -1,18 +1,21 @@
 """irmae-keras: the Implicit Rank-Minimizing Autoencoder in TensorFlow/Keras.
 
 Public API:
-    build_autoencoder, Autoencoder (with `from_preset` / `save_to_preset`), list_presets, PRESETS, LinearStack, fold_linear_stack,
+    build_autoencoder, Autoencoder (with `from_preset` / `save_to_preset`), list_presets, ARCHITECTURES, LinearStack, fold_linear_stack,
     singular_spectrum, effective_rank, the samplers (MultivariateGaussianSampler,
     GaussianMixtureSampler, PCAGridSampler), interpolate, frechet_distance,
     RankMonitor, and the modules `analysis`, `architectures`, `layers`,
-    `models`, `optimizers`, `folding`, `sampling`, `fid`, `callbacks`, `plots`.
+    `models`, `official`, `optimizers`, `folding`, `sampling`, `fid`, `callbacks`, `plots`.
 """
 
 # First, before anything imports TensorFlow: its oneDNN kernels on every x86-64 CPU
 # (TensorFlow turns them on by default only on the newest; see irmae_keras.onednn).
 from irmae_keras import onednn
+from irmae_keras import tf_logs
 
 onednn.prefer_onednn()
+# Then TensorFlow itself, without its C++ start-up lines (irmae_keras.tf_logs).
+tf_logs.import_tensorflow_quietly()
 
 from irmae_keras import analysis  # noqa: E402
 from irmae_keras import architectures  # noqa: E402
@@ -21,9 +24,10 @@ from irmae_keras import fid  # noqa: E402
 from irmae_keras import folding  # noqa: E402
 from irmae_keras import layers  # noqa: E402
 from irmae_keras import models  # noqa: E402
+from irmae_keras import official  # noqa: E402
 from irmae_keras import optimizers  # noqa: E402
 from irmae_keras import plots  # noqa: E402
-from irmae_keras import presets  # noqa: E402
+from irmae_keras import paper  # noqa: E402
 from irmae_keras import pretrained  # noqa: E402
 from irmae_keras import sampling  # noqa: E402
 from irmae_keras.analysis import effective_rank  # noqa: E402
@@ -34,7 +38,7 @@ from irmae_keras.folding import fold_linear_stack  # noqa: E402
 from irmae_keras.layers import GaussianSampler  # noqa: E402
 from irmae_keras.layers import LatentPenalty  # noqa: E402
 from irmae_keras.layers import LinearStack  # noqa: E402
-from irmae_keras.models import PRESETS  # noqa: E402
+from irmae_keras.models import ARCHITECTURES  # noqa: E402
 from irmae_keras.models import VARIANTS  # noqa: E402
 from irmae_keras.models import Autoencoder  # noqa: E402
 from irmae_keras.models import build_autoencoder  # noqa: E402
@@ -55,7 +59,7 @@ __all__ = [
     "LinearStack",
     "MultivariateGaussianSampler",
     "PCAGridSampler",
-    "PRESETS",
+    "ARCHITECTURES",
     "RankMonitor",
     "VARIANTS",
     "__version__",
@@ -72,6 +76,7 @@ __all__ = [
     "list_presets",
     "layers",
     "models",
+    "official",
     "onednn",
     "optimizers",
     "plots",
@@ -79,4 +84,5 @@ __all__ = [
     "pretrained",
     "sampling",
     "singular_spectrum",
+    "tf_logs",
 ]

@@ -6,7 +6,7 @@ codes (n×n; after the linear stack), its singular values, divided by the larges
 
 import numpy as np
 
-from irmae_keras.presets import RANK_THRESHOLD
+from irmae_keras.paper import RANK_THRESHOLD
 from irmae_keras.utils import check_choice
 
 RANK_METHODS = ("threshold", "entropy")

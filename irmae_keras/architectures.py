@@ -9,7 +9,7 @@ import math
 
 import keras
 
-from irmae_keras.presets import IMAGE_SHAPES
+from irmae_keras.paper import IMAGE_SHAPES
 from irmae_keras.utils import check_choice
 from irmae_keras.utils import check_int
 from irmae_keras.utils import float32_if_mixed

@@ -25,7 +25,7 @@ import tensorflow as tf
 from irmae_keras import plots
 from irmae_keras.analysis import rank_from_spectrum
 from irmae_keras.analysis import singular_spectrum
-from irmae_keras.presets import RANK_THRESHOLD
+from irmae_keras.paper import RANK_THRESHOLD
 from irmae_keras.utils import check_images
 from irmae_keras.utils import check_int
 from irmae_keras.utils import map_in_batches
@@ -177,3 +177,38 @@ class ReconstructionGrid(_EpochSummaryCallback):
         with self._summary_writer().as_default(step=epoch):
             tf.summary.image("reconstructions", grid[None])
         self._writer.flush()
+
+
+class StepProgbarLogger(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, counting steps right when several run per compiled call.
+
+    With `steps_per_execution` > 1 Keras reports each call's last step as its first
+    step + steps_per_execution - 1, so the last call of an epoch whose step count is
+    not a multiple of it shows `16/8` or `640/625`, and a negative time left. This bar
+    counts at most the epoch's steps. `Autoencoder.fit`, `evaluate` and `predict` use it
+    whenever they print a progress bar and no other `ProgbarLogger` was passed.
+    """
+
+    def _counted(self, batch):
+        return batch if self.target is None else min(batch, self.target - 1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(self._counted(batch), logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        super().on_test_batch_end(self._counted(batch), logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        super().on_predict_batch_end(self._counted(batch), logs)
+
+
+def with_step_progbar(callbacks, verbose):
+    """`callbacks` plus a `StepProgbarLogger` where Keras would add its own bar: a
+    printing `verbose` and no `ProgbarLogger` among them. A `CallbackList` (what `fit`
+    hands its own validation `evaluate`) is already complete and is returned as it is."""
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        return callbacks
+    callbacks = list(callbacks or [])
+    if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+        callbacks.append(StepProgbarLogger())
+    return callbacks

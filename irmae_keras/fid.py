@@ -287,6 +287,23 @@ def _domain_network(image_shape, feature_dim, outputs, seed, name):
     return keras.Model(images, head, name=name)
 
 
+def rotation_task(images):
+    """Unlabelled square images as a labelled task: each image turned by 0, 90, 180 and
+    270 degrees, labelled 0-3 (`DomainFeatures.fit(images, None)`).
+
+    Returns:
+        `(rotated, labels)`: float32 `(4N, H, W, C)` and int32 `(4N,)`.
+    """
+    if images.shape[1] != images.shape[2]:
+        raise ValueError(
+            "The rotation task needs square images (a turned image must keep its shape); "
+            f"received {images.shape[1]}x{images.shape[2]}: pass labels instead."
+        )
+    rotated = np.concatenate([np.rot90(images, k, axes=(1, 2)) for k in range(4)])
+    labels = np.repeat(np.arange(4, dtype=np.int32), len(images))
+    return np.ascontiguousarray(rotated, np.float32), labels
+
+
 class DomainFeatures:
     """A small CNN trained on a data set's labels; its penultimate layer is the feature.
 
@@ -297,7 +314,11 @@ class DomainFeatures:
     they are ([0, 1], no resizing).
 
     The task follows the labels given to `fit`:
-    - integer labels `(N,)` (digits, MNIST, folder): classification, softmax
+    - no labels (`None`: a folder of unlabelled images): which of the four rotations
+      (0, 90, 180, 270 degrees) each image was turned by (RotNet; Gidaris, Singh &
+      Komodakis, ICLR 2018), a task that needs the objects' shape and orientation and
+      no labels; square images only, each used four times;
+    - integer labels `(N,)` (digits, MNIST, folder classes): classification, softmax
       cross-entropy over `max(label) + 1` classes;
     - integer 0/1 labels `(N, k)` (CelebA's 40 attributes): multi-label,
       sigmoid cross-entropy per attribute;
@@ -335,8 +356,8 @@ class DomainFeatures:
 
         Args:
             images: float32 `(N, H, W, C)` in [0, 1] (H, W >= 8).
-            labels: int `(N,)` classes, int 0/1 `(N, k)` attributes, or float
-                `(N,)` / `(N, k)` targets.
+            labels: int `(N,)` classes, int 0/1 `(N, k)` attributes, float
+                `(N,)` / `(N, k)` targets, or None: the rotation task (square images).
             epochs: int. Defaults to `5`.
             seed: int. Seeds the initialisation and the shuffling. Defaults to `0`.
             batch_size: int. Defaults to `64`.
@@ -346,6 +367,8 @@ class DomainFeatures:
         check_int("epochs", epochs, 1)
         check_int("seed", seed, 0)
         check_int("batch_size", batch_size, 1)
+        if labels is None:
+            images, labels = rotation_task(images)
         targets, outputs, loss = self._targets(np.asarray(labels), len(images))
         self.model = _domain_network(images.shape[1:], self.feature_dim, outputs, seed, self.name)
         self.model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)

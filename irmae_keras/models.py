@@ -7,12 +7,14 @@ import tensorflow as tf
 
 from irmae_keras import architectures
 from irmae_keras.api_export import irmae_export
+from irmae_keras.callbacks import with_step_progbar
 from irmae_keras.flops import flops_per_sample
 from irmae_keras.layers import GaussianSampler
 from irmae_keras.layers import LatentPenalty
 from irmae_keras.layers import LinearStack
 from irmae_keras.optimizers import FusedAdam
-from irmae_keras.presets import PRESETS
+from irmae_keras import paper
+from irmae_keras.paper import ARCHITECTURES
 from irmae_keras.utils import check_choice
 from irmae_keras.utils import check_int
 from irmae_keras.utils import float32_if_mixed
@@ -66,6 +68,15 @@ def divisor_steps(steps, steps_per_epoch):
     if not steps_per_epoch:
         return steps
     return max(d for d in range(1, steps + 1) if steps_per_epoch % d == 0)
+
+
+def _count_steps_right(extra_positional, kwargs):
+    """Gives a `fit`/`evaluate`/`predict` call a progress bar that counts at most the
+    epoch's steps (`callbacks.StepProgbarLogger`): with several steps per call, Keras'
+    own shows `16/8`. Left to Keras when `verbose` or `callbacks` could be among
+    `extra_positional` (the arguments passed by position after the data)."""
+    if not extra_positional:
+        kwargs["callbacks"] = with_step_progbar(kwargs.get("callbacks"), kwargs.get("verbose", "auto"))
 
 
 def _batch_size_of(x, batch_size):
@@ -159,8 +170,8 @@ class Autoencoder(keras.Model):
         tying="none",
         stack_trainable=True,
         stack_activation=None,
-        penalty=1e-4,
-        kl_weight=0.1,
+        penalty=paper.PENALTY,
+        kl_weight=paper.KL_WEIGHT,
         seed=None,
         architecture=None,
         folded="none",
@@ -287,7 +298,7 @@ class Autoencoder(keras.Model):
         if self._auto_steps:
             steps_per_execution = auto_steps_per_execution(self)
         if optimizer == "auto":
-            optimizer = FusedAdam(learning_rate=1e-4, epsilon=1e-8)
+            optimizer = FusedAdam(learning_rate=paper.LEARNING_RATE, epsilon=paper.ADAM_EPSILON)
         if loss == "auto":
             loss = (
                 keras.losses.BinaryCrossentropy(name="bce")
@@ -308,7 +319,18 @@ class Autoencoder(keras.Model):
             if steps != self.steps_per_execution:
                 self.steps_per_execution = steps
                 self.train_function = None  # rebuilt with the new count
+        _count_steps_right(args, kwargs)
         return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, its progress bar counting steps right (see `fit`)."""
+        _count_steps_right(args[3:], kwargs)
+        return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        """`keras.Model.predict`, its progress bar counting steps right (see `fit`)."""
+        _count_steps_right(args[2:], kwargs)
+        return super().predict(*args, **kwargs)
 
     def compile_from_config(self, config):
         # `compile()` is overridden, so Keras leaves restoring it to us.
@@ -338,17 +360,21 @@ class Autoencoder(keras.Model):
 
     @classmethod
     def from_preset(cls, name_or_dir):
-        """An autoencoder with trained weights: a built-in preset (see
-        `irmae_keras.list_presets()`) or a directory written by `save_to_preset`.
+        """An autoencoder with trained weights: a built-in or user preset by name (see
+        `irmae_keras.list_presets()`), or a directory written by `save_to_preset`.
 
-        Works offline: the built-in presets ship inside the package. The model is not
-        compiled; `compile()` sets the paper's training settings.
+        Works offline: the built-in presets ship inside the package; user presets live
+        in `$KERAS_HOME/irmae_keras/presets` (`~/.keras` by default). A name is looked
+        up among the built-in presets first. The model is not compiled; `compile()`
+        sets the paper's training settings.
 
         Args:
-            name_or_dir: str. A preset name, e.g. `"shapes_irmae_l2"`, or a directory.
+            name_or_dir: str. A preset name, e.g. `"shapes_irmae_l2"`, or a directory
+                path (with a `/`, e.g. `"./my_preset"`).
 
         Raises:
-            ValueError: an unknown name, or a missing or corrupt preset (one line).
+            ValueError: an unknown name, or a missing, corrupt or symlinked preset
+                (`irmae_keras.pretrained.PresetError`, one line).
 
         Example:
         ```python
@@ -360,19 +386,89 @@ class Autoencoder(keras.Model):
 
         model = pretrained.load_preset(name_or_dir)
         if not isinstance(model, cls):
-            raise ValueError(f"preset {name_or_dir!r} holds a {type(model).__name__}, not a {cls.__name__}.")
+            raise pretrained.PresetError(
+                f"preset {name_or_dir!r} holds a {type(model).__name__}, not a {cls.__name__}.")
         return model
 
-    def save_to_preset(self, directory, metadata=None):
-        """Writes this model as a preset directory that `from_preset` loads: its config,
-        float32 weights and `metadata` (how it was trained; JSON-ready dict).
+    def save_to_preset(self, name_or_dir, metadata=None, overwrite=False):
+        """Writes this model as a preset that `from_preset` loads: its config, float32
+        weights and `metadata` (how it was trained; JSON-ready dict).
+
+        A plain name (letters, digits, `_`, `-`) writes a user preset,
+        `$KERAS_HOME/irmae_keras/presets/NAME` (`~/.keras` by default), which may not
+        take a built-in preset's name; a path (with a `/`) writes that directory. The
+        preset is written whole beside the old one and swapped in, so an interrupted
+        save leaves the old preset or the new one.
+
+        Args:
+            name_or_dir: str. A preset name or a directory path.
+            metadata: dict or None. Defaults to None.
+            overwrite: bool. Replace an existing preset. Defaults to False.
 
         Returns:
-            `directory`.
+            str. The preset's directory.
+
+        Raises:
+            ValueError: a bad or built-in name, an existing preset without `overwrite`,
+                a symbolic link in the way (`irmae_keras.pretrained.PresetError`).
         """
         from irmae_keras import pretrained
 
-        return pretrained.save_preset(self, directory, metadata)
+        return pretrained.save_preset(self, name_or_dir, metadata, overwrite=overwrite)
+
+    @classmethod
+    def from_official_checkpoint(cls, path, **overrides):
+        """The autoencoder of an official PyTorch IRMAE checkpoint
+        (`torch.save(net.state_dict(), path)` of facebookresearch/irmae's `model.AE`).
+
+        Reads the zip format of torch >= 1.6 and the legacy one of torch 1.4 without
+        PyTorch, refusing any pickle that asks for more than tensor data. Architecture
+        (shapes, mnist, celeb_a), variant (AE, IRMAE, VAE), n and l come from the tensors'
+        names and shapes; the weights' layouts are converted (`irmae_keras.official`).
+        The model is not compiled.
+
+        Args:
+            path: str. The checkpoint file.
+            **overrides: `architecture`, `variant` (e.g. `"ae_l2"` for an AE trained with
+                a penalty), `latent_dim`, `linear_layers` instead of the inferred values,
+                and `name`, `penalty`, `kl_weight`, `seed`.
+
+        Raises:
+            ValueError: an unreadable or refused file, or tensors that fit no official
+                model (one line naming what did not fit).
+
+        Example:
+        ```python
+        model = irmae_keras.Autoencoder.from_official_checkpoint("shapes_l2.pth")
+        codes = model.encoder(images)  # NHWC float32 in [0, 1]
+        ```
+        """
+        from irmae_keras import official
+
+        state_dict = official.read_state_dict(path)
+        model = build_autoencoder(**official.official_config(state_dict, source=path, **overrides))
+        return official.load_official_weights(model, state_dict, source=path)
+
+    def save_official_checkpoint(self, path, file_format="zip"):
+        """Writes this model as a state_dict of the official PyTorch `model.AE` (without
+        PyTorch), so that the official `model.AE(args).load_state_dict(torch.load(path))`
+        accepts it strictly.
+
+        Args:
+            path: str. The file to write (atomically).
+            file_format: str. `"zip"` (torch >= 1.6) or `"legacy"` (torch 1.4, which the
+                official requirements pin; every torch version reads it). Defaults to `"zip"`.
+
+        Returns:
+            `path`.
+
+        Raises:
+            ValueError: a model the official code cannot express (custom networks, an
+                activation inside the stack; one line).
+        """
+        from irmae_keras import official
+
+        return official.write_state_dict(official.official_state_dict(self), path, file_format)
 
     def encode(self, images, **kwargs):
         """Images → codes z (after the stack; the mean for a VAE)."""
@@ -452,8 +548,8 @@ def _reducible_across_workers(model, logs):
 
 def resolve_preset(preset_or_architecture):
     """The preset dict for a name, or a ValueError naming the allowed ones."""
-    check_choice("preset_or_architecture", preset_or_architecture, PRESETS)
-    return dict(PRESETS[preset_or_architecture])
+    check_choice("preset_or_architecture", preset_or_architecture, ARCHITECTURES)
+    return dict(ARCHITECTURES[preset_or_architecture])
 
 
 def build_autoencoder(
@@ -505,7 +601,7 @@ def build_autoencoder(
     if preset_or_architecture is None and encoder is None:
         raise ValueError(
             "`preset_or_architecture` must be one of "
-            f"{sorted(PRESETS)} unless `encoder` and `decoder` are given; received None."
+            f"{sorted(ARCHITECTURES)} unless `encoder` and `decoder` are given; received None."
         )
     preset = (
         resolve_preset(preset_or_architecture)

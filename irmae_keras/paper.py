@@ -1,7 +1,9 @@
-"""THE preset table: architectures, their paper sizes, and what each dataset trains with.
+"""The paper's facts as code: its architectures and their sizes, what each dataset trains
+with, its training settings, and the rank threshold.
 
-Models, the run configuration, the data readers, the benchmarks and the docs tables
-read these tables; nobody restates them. The sizes are the paper's (docs/paper.md):
+Models, the run configuration, the data readers, the experiments, the benchmarks and the
+docs tables read these; nobody restates them. (The trained models a user loads by name,
+`Autoencoder.from_preset`, are `irmae_keras.pretrained`.) The sizes are the paper's (docs/paper.md):
 n and l for shapes and MNIST; CelebA's n and l are not stated in the paper, 512 and
 4 are the common choice.
 
@@ -16,7 +18,7 @@ IMAGE_SHAPES = {
 }
 
 # Architecture → its paper sizes: latent size n and stack depth l (for IRMAE).
-PRESETS = {
+ARCHITECTURES = {
     "shapes": {"architecture": "shapes", "latent_dim": 32, "linear_layers": 2},
     "mnist": {"architecture": "mnist", "latent_dim": 128, "linear_layers": 8},
     "celeb_a": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
@@ -36,6 +38,19 @@ DATASETS = {
 
 # Singular values above this fraction of the largest count towards the effective rank.
 RANK_THRESHOLD = 0.01
+
+# The official training settings: Adam (PyTorch's epsilon), batch, epochs, the AE+L1/L2
+# code penalty and the VAE's beta.
+LEARNING_RATE = 1e-4
+ADAM_EPSILON = 1e-8
+BATCH_SIZE = 32
+EPOCHS = 100
+PENALTY = 1e-4
+KL_WEIGHT = 0.1
+# The shapes data's split sizes (generated), hence the paper's step count.
+SHAPES_TRAIN_IMAGES = 50_000
+SHAPES_EVAL_IMAGES = 10_000
+PAPER_STEPS = -(-SHAPES_TRAIN_IMAGES // BATCH_SIZE) * EPOCHS  # 156 300: 1 563 batches (the last short) x 100
 
 
 def dataset_architecture(dataset):

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from irmae_keras.presets import RANK_THRESHOLD
+from irmae_keras.paper import RANK_THRESHOLD
 from irmae_keras.utils import atomic_path
 from irmae_keras.utils import check_int
 

@@ -22,6 +22,21 @@ tf.config.set_logical_device_configuration(
 tf.config.run_functions_eagerly(True)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run the tests marked slow (processes, full exports, experiments): CI's command")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The everyday command skips the slow tests; `--run-slow` runs everything."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_policy():
     keras.utils.set_random_seed(0)

@@ -15,6 +15,7 @@ def no_torch(monkeypatch):
     monkeypatch.setattr(common, "torch_available", lambda: False)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("graph_mode", "no_torch")
 def test_train_step_quick_prints_one_json_object_and_skips_missing_torch(capsys):
     train_step.main(["--quick", "--seconds", "0"])
@@ -170,6 +171,7 @@ class TestReadme:
         assert target.read_text() == "no markers here\n"
 
 
+@pytest.mark.slow
 class TestReplay:
     def test_pytorch_placement_replays_the_official_code_and_keras_placement_does_not(self):
         pytest.importorskip("torch")

@@ -148,3 +148,35 @@ def test_rank_monitor_logs_nan_ranks_for_a_diverged_model():
     monitor.on_epoch_end(0, logs)
     assert np.isnan(logs["effective_rank"]) and np.isnan(logs["entropy_rank"])
     assert monitor.spectrum is None
+
+
+class TestStepProgbarLogger:
+    """Keras reports a compiled call's last step as first + steps_per_execution - 1, so an
+    epoch of 3 steps run 16 per call showed `16/3`; the bar counts the epoch's steps."""
+
+    @staticmethod
+    def _counts(text):
+        import re
+
+        return re.findall(r"(\d+)/(\d+)", text.replace("\x1b", " "))
+
+    def test_a_call_past_the_epochs_end_counts_the_epochs_steps(self):
+        bar = irmae_keras.callbacks.StepProgbarLogger()
+        bar.set_params({"verbose": 1, "epochs": 1, "steps": 3})
+        bar.on_epoch_begin(0)
+        bar.on_train_batch_end(3)  # the second call of 2 steps, as Keras numbers it
+        assert bar.seen == 3
+
+    def test_fit_counts_the_steps_it_ran(self, capsys):
+        model = irmae_keras.build_autoencoder("shapes", latent_dim=4)
+        model.compile(steps_per_execution=16)
+        images = square_images((32, 32, 3), batch=12)
+        model.fit(images, batch_size=4, epochs=1, verbose=1)  # 3 steps in a call of 16
+        counts = self._counts(capsys.readouterr().out)
+        assert counts and all(int(done) <= int(total) == 3 for done, total in counts)
+        assert ("3", "3") in counts
+
+    def test_keras_own_bar_is_kept_when_given(self):
+        given = keras.callbacks.ProgbarLogger()
+        assert irmae_keras.callbacks.with_step_progbar([given], verbose=1) == [given]
+        assert irmae_keras.callbacks.with_step_progbar(None, verbose=0) == []

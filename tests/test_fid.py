@@ -188,6 +188,22 @@ class TestDomainFeatures:
         assert extractor.model.output_shape == (None, 2)
         assert extractor.history["loss"][-1] < 0.7 * extractor.history["loss"][0]
 
+    def test_without_labels_it_learns_the_images_rotations(self, half_squares):
+        images = half_squares[0][:64]
+        rotated, labels = fid.rotation_task(images)
+        assert rotated.shape == (256, *images.shape[1:]) and rotated.dtype == np.float32
+        np.testing.assert_array_equal(np.bincount(labels), [64] * 4)
+        np.testing.assert_array_equal(rotated[64 + 5], np.rot90(images[5], 1))  # 90 degrees, label 1
+        extractor = DomainFeatures(feature_dim=8).fit(images, None, epochs=8, seed=0)
+        assert extractor.model.output_shape == (None, 4)
+        accuracy = np.mean(np.asarray(extractor.model(rotated)).argmax(1) == labels)
+        assert accuracy > 0.5  # chance: 0.25
+        assert extractor(images[:4]).shape == (4, 8)
+
+    def test_the_rotation_task_needs_square_images(self):
+        with pytest.raises(ValueError, match="needs square images .* received 16x8: pass labels"):
+            fid.rotation_task(random_images((16, 8, 3)))
+
     def test_same_seed_same_features(self, half_squares):
         images, classes, _ = half_squares
         a = DomainFeatures(feature_dim=4).fit(images[:64], classes[:64], epochs=1, seed=3)

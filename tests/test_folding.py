@@ -22,7 +22,8 @@ def _trained_like(model, seed=0):
     return model
 
 
-@pytest.mark.parametrize("architecture", ["shapes", "mnist", "celeb_a"])
+# CelebA's 781 MB model takes most of this test's time: every depth and mode runs with --run-slow.
+@pytest.mark.parametrize("architecture", ["shapes", "mnist", pytest.param("celeb_a", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("depth", [1, 2, 8])
 @pytest.mark.parametrize("absorb", [False, True])
 def test_folding_parity(architecture, depth, absorb):

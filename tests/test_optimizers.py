@@ -91,7 +91,7 @@ class TestPytorchPlacement:
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-12)
 
     @pytest.mark.usefixtures("graph_mode")
-    @pytest.mark.parametrize("jit_compile", [False, True])
+    @pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])  # XLA compiles
     def test_fused_kernel_equals_ops_update_in_graph_mode_and_with_xla(self, jit_compile):
         # amsgrad=False runs ResourceApplyAdam, amsgrad=True the keras.ops formula; with
         # max(v) == v for the first step both must agree.
@@ -110,7 +110,7 @@ class TestKerasPlacement:
         _assert_same_training(reference, _trained_weights(lambda: _keras_placement(epsilon=1e-8)))
 
     @pytest.mark.usefixtures("graph_mode")
-    @pytest.mark.parametrize("jit_compile", [False, True])
+    @pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])  # XLA compiles
     def test_same_updates_in_graph_mode_and_with_xla(self, jit_compile):
         reference = _trained_weights(lambda: keras.optimizers.Adam(1e-3, epsilon=1e-8))
         fused = _trained_weights(lambda: _keras_placement(epsilon=1e-8), jit_compile=jit_compile)

@@ -6,6 +6,4 @@ imports it once, first, with TensorFlow's C++ start-up logs kept off stderr, so
 that a CLI's one-line error is not buried under them.
 """
 
-from export.errors import import_tensorflow_quietly
-
-import_tensorflow_quietly()
+import irmae_keras  # noqa: F401  (first: TensorFlow's oneDNN default, its start-up lines kept quiet)

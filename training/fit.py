@@ -15,9 +15,8 @@ import dataclasses
 
 from export.errors import ArgumentParser
 from export.errors import UsageError
-from export.errors import import_tensorflow_quietly
 from export.errors import run_cli
-from irmae_keras import presets
+from irmae_keras import paper
 from training import config as run_config
 
 
@@ -25,7 +24,7 @@ def build_parser():
     defaults = run_config.RunConfig()
     table = "\n".join(
         f"  {name:<8} architecture {p['architecture']:<8} n={p['latent_dim']:<4} l={p['linear_layers']} (irmae)"
-        for name, p in ((name, presets.PRESETS[presets.dataset_architecture(name)]) for name in presets.DATASETS)
+        for name, p in ((name, paper.ARCHITECTURES[paper.dataset_architecture(name)]) for name in paper.DATASETS)
     )
     parser = ArgumentParser(
         prog="python -m training.fit",
@@ -112,7 +111,6 @@ def parse_args(argv):
 
 def main(argv):
     config, options = parse_args(argv)
-    import_tensorflow_quietly()
     from training.trainer import train
 
     result = train(config, overwrite=options["overwrite"], quiet=options["quiet"])

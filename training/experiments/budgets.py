@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from irmae_keras.paper import LEARNING_RATE
 from training.config import RunConfig
 
 
@@ -118,7 +119,7 @@ def _name(config):
         parts.append("frozen")
     if config.stack_activation:
         parts.append(config.stack_activation)
-    if config.optimizer != "adam" or config.lr != 1e-4:
+    if config.optimizer != "adam" or config.lr != LEARNING_RATE:
         parts.append(f"{config.optimizer}{config.lr:g}")
     parts.append(f"s{config.seed}")
     return "-".join(parts)

@@ -3,9 +3,10 @@
 import math
 
 from irmae_keras import analysis
-from irmae_keras.presets import RANK_THRESHOLD
-from irmae_keras.presets import intrinsic_dimension
+from irmae_keras.paper import RANK_THRESHOLD
+from irmae_keras.paper import intrinsic_dimension
 from training import data
+from training.provenance import training_steps
 
 INTERPOLATION_PAIR = (0, 1)
 INTERPOLATION_STEPS = 10
@@ -90,16 +91,6 @@ def rank_history(run_dir):
     from training.rundir import RunDir
 
     return [None if math.isnan(rank) else int(rank) for rank in RunDir(run_dir).history_column("effective_rank")]
-
-
-def training_steps(config):
-    """Optimizer steps of a run: batches per epoch × epochs."""
-    from training import data
-
-    if config.steps_per_epoch:
-        return config.steps_per_epoch * config.epochs
-    images = config.train_size or data.dataset_info(config.dataset).sizes["train"]
-    return math.ceil(images / config.batch_size) * config.epochs
 
 
 def rank_over_training_figure(ctx, trials, path, title, intrinsic_dim=SHAPES_DIMENSION, by_steps=False):

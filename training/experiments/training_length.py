@@ -14,6 +14,7 @@ from training.experiments.figures import reconstruction_rows_figure
 from training.experiments.figures import spectra_figure
 from training.experiments.figures import training_steps
 from training.experiments.tables import rank_table
+from training.provenance import hardware_text
 
 
 RANK_FIGURE = ("rank_over_training.png", "Shapes: effective rank over training, AE and IRMAE l=2")
@@ -102,7 +103,8 @@ def runs_document(budget, root):
     # One machine for the document where every run names the same one; runs trained in
     # different sittings keep theirs in their rows.
     return {"experiment": "training-length", "source": RUNS_SOURCE, "runs_dir": root, "budget": {"name": budget.name},
-            "hardware": machines[0] if all(m == machines[0] for m in machines) else None,
+            "hardware": (machines[0] if all(hardware_text(m) == hardware_text(machines[0]) for m in machines)
+                         else None),
             # The run names encode the optimizer: the trials' settings are the runs'.
             "adam_epsilon_placement": build_optimizer(trials[0].config).epsilon_placement,
             "rows": rows}
