@@ -1,9 +1,11 @@
-"""The paper's facts as code: its architectures and their sizes, what each dataset trains
-with, its training settings, and the rank threshold.
+"""The paper's facts as code: its architectures and their sizes, its training settings,
+the shapes data's sizes and intrinsic dimension, and the rank threshold.
 
 Models, the run configuration, the data readers, the experiments, the benchmarks and the
-docs tables read these; nobody restates them. (The trained models a user loads by name,
-`Autoencoder.from_preset`, are `irmae_keras.pretrained`.) The sizes are the paper's (docs/paper.md):
+docs tables read these; nobody restates them. What each dataset trains with is its
+`DataSource` record in `training.data` (the library knows no datasets). (The trained
+models a user loads by name, `Autoencoder.from_preset`, are `irmae_keras.pretrained`.)
+The sizes are the paper's (docs/paper.md):
 n and l for shapes and MNIST; CelebA's n and l are not stated in the paper, 512 and
 4 are the common choice.
 
@@ -24,18 +26,6 @@ ARCHITECTURES = {
     "celeb_a": {"architecture": "celeb_a", "latent_dim": 512, "linear_layers": 4},
 }
 
-# Dataset → the architecture (and so the preset) it trains with by default, the
-# architectures its images fit, and its known intrinsic dimension. digits uses the
-# mnist architecture; a folder of images is resized to any architecture and
-# defaults to the celeb_a one.
-DATASETS = {
-    "shapes": {"architecture": "shapes", "fits": ("shapes",), "intrinsic_dimension": 7},
-    "digits": {"architecture": "mnist", "fits": ("mnist",), "intrinsic_dimension": None},
-    "mnist": {"architecture": "mnist", "fits": ("mnist",), "intrinsic_dimension": None},
-    "celeb_a": {"architecture": "celeb_a", "fits": ("celeb_a",), "intrinsic_dimension": None},
-    "folder": {"architecture": "celeb_a", "fits": tuple(IMAGE_SHAPES), "intrinsic_dimension": None},
-}
-
 # Singular values above this fraction of the largest count towards the effective rank.
 RANK_THRESHOLD = 0.01
 
@@ -51,18 +41,6 @@ KL_WEIGHT = 0.1
 SHAPES_TRAIN_IMAGES = 50_000
 SHAPES_EVAL_IMAGES = 10_000
 PAPER_STEPS = -(-SHAPES_TRAIN_IMAGES // BATCH_SIZE) * EPOCHS  # 156 300: 1 563 batches (the last short) x 100
+# The shapes data's intrinsic dimension: its 7 generative factors (the paper's dashed line).
+SHAPES_INTRINSIC_DIMENSION = 7
 
-
-def dataset_architecture(dataset):
-    """The architecture a dataset trains with by default."""
-    return DATASETS[dataset]["architecture"]
-
-
-def dataset_image_shape(dataset):
-    """The image shape a dataset is read at by default (its architecture's)."""
-    return IMAGE_SHAPES[dataset_architecture(dataset)]
-
-
-def intrinsic_dimension(dataset):
-    """The dataset's known intrinsic dimension (7 for shapes), or None."""
-    return DATASETS.get(dataset, {}).get("intrinsic_dimension")

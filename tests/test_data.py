@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from irmae_keras import paper
 from training import data
 from training.data import digits
 from training.data import tfds as data_tfds
@@ -668,15 +669,15 @@ class TestInfoAndArrays:
     def test_every_dataset_has_info(self):
         for name in data.DATASETS:
             info = data.dataset_info(name)
-            assert info.image_shape == data.IMAGE_SHAPES[name]
-            assert info.architecture == data.ARCHITECTURE_FOR[name]
+            assert info.architecture == data.DATASETS[name].architecture
+            assert info.image_shape == paper.IMAGE_SHAPES[info.architecture]
             assert info.splits == ("train", "eval", "test")
         assert data.dataset_info("digits").sizes == {"train": 1433, "eval": 364, "test": 364}
         assert data.dataset_info("celeb_a").label_shape == (40,)
         assert data.dataset_info("folder").sizes["train"] is None
 
     def test_architectures(self):
-        assert data.ARCHITECTURE_FOR == {
+        assert {name: source.architecture for name, source in data.DATASETS.items()} == {
             "shapes": "shapes",
             "digits": "mnist",
             "mnist": "mnist",

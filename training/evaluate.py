@@ -17,12 +17,12 @@ from export.errors import ArgumentParser
 from export.errors import UsageError
 from export.errors import run_cli
 from training.evaluation.evaluation import COMPARE_FILE
-from training.evaluation.evaluation import DEFAULT_FEATURES
 from training.evaluation.evaluation import DOMAIN_FEATURES_FILE
 from training.evaluation.evaluation import EVAL_IMAGES
 from training.evaluation.evaluation import FEATURES
 from irmae_keras import paper
 from training.evaluation.evaluation import check_memory
+from training.evaluation.evaluation import default_features
 from training.evaluation.evaluation import minimum_images
 from training.evaluation.evaluation import TASKS
 from training.evaluation.evaluation import Settings
@@ -146,7 +146,7 @@ def parse_settings(argv):
     config = run.check()
     for other in args.compare:
         RunDir(other).check()
-    features = args.features or DEFAULT_FEATURES[config.dataset]
+    features = args.features or default_features(config.dataset)
     if args.inception_weights and features != "inception":
         raise UsageError(f"--inception-weights goes with --features inception, not {features}.")
     if args.domain_features and features != "domain":

@@ -24,7 +24,8 @@ def build_parser():
     defaults = run_config.RunConfig()
     table = "\n".join(
         f"  {name:<8} architecture {p['architecture']:<8} n={p['latent_dim']:<4} l={p['linear_layers']} (irmae)"
-        for name, p in ((name, paper.ARCHITECTURES[paper.dataset_architecture(name)]) for name in paper.DATASETS)
+        for name, p in ((name, paper.ARCHITECTURES[source.architecture])
+                        for name, source in run_config.DATASETS.items())
     )
     parser = ArgumentParser(
         prog="python -m training.fit",
@@ -40,7 +41,7 @@ def build_parser():
     add = parser.add_argument
     add("--config", metavar="FILE", help="repeat a run: read its config.json (flags given here override it)")
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=run_config.DATASETS, help=f"training data (default: {defaults.dataset})")
+    data.add_argument("--dataset", choices=tuple(run_config.DATASETS), help=f"training data (default: {defaults.dataset})")
     data.add_argument("--data-dir", metavar="DIR", help="dataset location: a tensorflow-datasets dir, the CelebA folder, or the image folder for --dataset folder")
     data.add_argument("--skip-corrupt", action="store_true", help="skip unreadable image files (reported) instead of stopping")
     data.add_argument("--train-size", type=int, metavar="N", help="number of training images (default: all; 50 000 generated for shapes)")

@@ -21,7 +21,7 @@ from export.verify import EXPORT_EVAL_IMAGES
 from export.verify import PARITY_BATCHES
 from irmae_keras.paper import ADAM_EPSILON
 from irmae_keras.paper import RANK_THRESHOLD
-from irmae_keras.paper import intrinsic_dimension
+from training.data.registry import intrinsic_dimension
 from training.rundir import RunDir
 
 # Settings that may change between a run and its resumption without making it

@@ -16,9 +16,10 @@ Every user-facing problem (missing or corrupt data, bad arguments) raises
 `export.errors.DataError` with one line saying what, where and how to fix it. See
 docs/data.md for the rules in full.
 
-The package: `common` (the dataset table, checks, options), `pipeline` (tf.data and
-Pillow decoding), one module per source (`shapes`, `digits`, `tfds`, `celeb_a`,
-`folder`), and `loading` (the entry points, re-exported here).
+The package: `common` (the `DataSource` record, checks, options), `pipeline` (tf.data
+and Pillow decoding), one module per source (`shapes`, `digits`, `tfds`, `celeb_a`,
+`folder`), each declaring its `DataSource`, `registry` (the one table of them,
+`DATASETS`), and `loading` (the entry points, re-exported here).
 """
 
 # The one image preprocessing, re-exported for the readers' users.
@@ -27,21 +28,22 @@ from export.images import list_image_files
 from training.data.celeb_a import CELEB_A_ATTRIBUTES
 from training.data.celeb_a import read_celeb_a_attributes
 from training.data.celeb_a import read_celeb_a_partition
-from training.data.common import ARCHITECTURE_FOR
-from training.data.common import DATASETS
-from training.data.common import IMAGE_SHAPES
 from training.data.common import SPLITS
+from training.data.common import DataSource
 from training.data.common import DatasetInfo
+from training.data.common import Labels
 from training.data.common import SkippedFiles
-from training.data.folder import check_every_image
+from training.data.common import class_labels
 from training.data.folder import folder_classes
 from training.data.folder import split_folder_files
+from training.data.loading import check_every_image
 from training.data.loading import dataset_info
 from training.data.loading import load_arrays
 from training.data.loading import load_dataset
 from training.data.loading import run_eval_images
 from training.data.pipeline import check_image_files
 from training.data.pipeline import data_error_from
+from training.data.registry import DATASETS
 from training.data.shapes import SHAPES_FACTORS
 from training.data.shapes import generate_shapes
 from training.data.shapes import render_shapes
@@ -55,12 +57,12 @@ __all__ = [
     "CELEB_A_ATTRIBUTES",
     "read_celeb_a_attributes",
     "read_celeb_a_partition",
-    "ARCHITECTURE_FOR",
-    "DATASETS",
-    "IMAGE_SHAPES",
     "SPLITS",
+    "DataSource",
     "DatasetInfo",
+    "Labels",
     "SkippedFiles",
+    "class_labels",
     "check_every_image",
     "folder_classes",
     "split_folder_files",
@@ -70,6 +72,7 @@ __all__ = [
     "run_eval_images",
     "check_image_files",
     "data_error_from",
+    "DATASETS",
     "SHAPES_FACTORS",
     "generate_shapes",
     "render_shapes",

@@ -6,6 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from export.errors import DataError
+from training.data.common import DataSource
+from training.data.common import Labels
 from training.data.common import existing_dir
 from training.data.pipeline import STREAM_SHUFFLE_BUFFER
 from training.data.pipeline import decoded_pipeline
@@ -155,8 +157,9 @@ def celeb_a_folder_dataset(split, size, data_dir, images_dir, options):
     return file_pipeline(paths, labels, repr(images_dir), CELEB_A_CROP, options)
 
 
-def celeb_a_dataset(split, size, data_dir, options):
-    """CelebA from the official files when data_dir holds them, else from tfds."""
+def celeb_a_dataset(split, size, options):
+    """CelebA from the official files when `options.data_dir` holds them, else from tfds."""
+    data_dir = options.data_dir
     if data_dir is not None:
         data_dir = existing_dir(data_dir, "celeb_a")
         images_dir = celeb_a_images_dir(data_dir)
@@ -186,3 +189,13 @@ def celeb_a_tfds_dataset(split, size, data_dir, options):
     return decoded_pipeline(
         items, n, decode, options, shuffle_buffer=STREAM_SHUFFLE_BUFFER, shard_by_data=False
     )
+
+
+SOURCE = DataSource(
+    name="celeb_a",
+    load=celeb_a_dataset,
+    sizes=CELEB_A_SIZES,
+    labels=Labels("attributes", (len(CELEB_A_ATTRIBUTES),), None, CELEB_A_ATTRIBUTES),
+    architecture="celeb_a",
+    fid_features="inception",  # CelebA's FIDs are conventionally InceptionV3's
+)

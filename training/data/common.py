@@ -1,9 +1,11 @@
-"""What every dataset source shares: the dataset table, argument checks, options, errors."""
+"""What every dataset source shares: the `DataSource` record, argument checks, options, errors."""
 
 import dataclasses
 import logging
 import os
 import threading
+from collections.abc import Callable
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -14,18 +16,103 @@ from irmae_keras import paper
 logger = logging.getLogger("training.data")  # the package's one logger
 
 
-DATASETS = tuple(paper.DATASETS)
-
-
 SPLITS = ("train", "eval", "test")
 
 
-# The image shape each dataset is read at, and the architecture it trains with by
-# default: from the preset table.
-IMAGE_SHAPES = {name: paper.dataset_image_shape(name) for name in paper.DATASETS}
+@dataclasses.dataclass(frozen=True)
+class Labels:
+    """What `labels=True` yields per example.
+
+    Attributes:
+        kind: str. "factors" (float32 generative factors), "class" (an int32 index) or
+            "attributes" (int32 values in {0, 1}).
+        shape: tuple. Shape of one label.
+        num_classes: int or None. Number of classes for kind "class"; None where unknown.
+        names: tuple of str or None. Factor, class or attribute names.
+    """
+
+    kind: str
+    shape: tuple
+    num_classes: int | None = None
+    names: tuple | None = None
 
 
-ARCHITECTURE_FOR = {name: paper.dataset_architecture(name) for name in paper.DATASETS}
+def class_labels(names):
+    """The `Labels` of one int32 class index per example, classes `names` (None: unknown)."""
+    names = tuple(names) if names else None
+    return Labels("class", (), len(names) if names else None, names)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """One dataset: how to read it and what it is. Each source module declares one, and
+    `training.data.registry` holds them; loading, `RunConfig`, evaluation and `--help`
+    read every per-dataset fact from it.
+
+    Attributes:
+        name: str. The dataset's name (`--dataset`).
+        load: callable (split, size, options) → tf.data.Dataset of (images, labels)
+            batches, images float32 in [0, 1] at `options.image_shape`. `split` is one of
+            `SPLITS`, `size` a positive int or None (all), `options` an `Options`; labels
+            are read only when `options.labels` (zeros otherwise). Bad data raises DataError.
+        sizes: dict or callable. Examples per split ("train", "eval", optionally "test";
+            without "test" the test split is the eval split), or a callable data_dir →
+            such a dict for data counted on disk (None values where unknown).
+        labels: Labels or callable. What `labels=True` yields, or a callable data_dir →
+            Labels where it depends on the data.
+        architecture: str. The architecture it trains with by default (an
+            `irmae_keras.paper.IMAGE_SHAPES` key): its image shape is the default.
+        fits: tuple of str. The architectures whose images it can be read as. Defaults to
+            `(architecture,)`.
+        channels: tuple of int. The channel counts `image_shape` may have. Defaults to (1, 3).
+        resizable: bool. Whether `image_shape` may differ from the architecture's.
+            Defaults to True.
+        needs_data_dir: bool. The data is whatever directory `data_dir` names: a run needs
+            `--data-dir`, and the directory is part of its default name. Defaults to False.
+        fid_features: str. FID's default feature extractor, "domain" (trained offline on
+            the data) or "inception". Defaults to "domain".
+        intrinsic_dimension: int or None. The data's known intrinsic dimension.
+        check_images: callable or None. config → None: decodes every image file a run
+            reads, raising DataError on the first that fails; None where there are no
+            files to decode.
+    """
+
+    name: str
+    load: Callable
+    sizes: Mapping | Callable
+    labels: Labels | Callable
+    architecture: str
+    fits: tuple = ()
+    channels: tuple = (1, 3)
+    resizable: bool = True
+    needs_data_dir: bool = False
+    fid_features: str = "domain"
+    intrinsic_dimension: int | None = None
+    check_images: Callable | None = None
+
+    def __post_init__(self):
+        if not self.fits:
+            object.__setattr__(self, "fits", (self.architecture,))
+        unknown = [a for a in (self.architecture, *self.fits) if a not in paper.IMAGE_SHAPES]
+        if unknown or self.architecture not in self.fits:
+            raise ValueError(
+                f"dataset {self.name!r}: architecture {self.architecture!r} must be one of its "
+                f"fits {self.fits}, each one of {', '.join(paper.IMAGE_SHAPES)}"
+            )
+
+    @property
+    def image_shape(self):
+        """tuple. (height, width, channels) it is read at by default: its architecture's."""
+        return paper.IMAGE_SHAPES[self.architecture]
+
+    def split_sizes(self, data_dir=None):
+        """dict. Examples in each of `SPLITS` by default; None where unknown."""
+        per_split = self.sizes(data_dir) if callable(self.sizes) else self.sizes
+        return {split: per_split[split if split in per_split else two_way(split)] for split in SPLITS}
+
+    def label_description(self, data_dir=None):
+        """Labels. What `labels=True` yields for the data in `data_dir`."""
+        return self.labels(data_dir) if callable(self.labels) else self.labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +120,7 @@ class DatasetInfo:
     """What a dataset yields, without loading it.
 
     Attributes:
-        name: str. One of `DATASETS`.
+        name: str. A registered dataset (`DATASETS`).
         image_shape: tuple. Default (height, width, channels).
         architecture: str. Model architecture the dataset uses by default.
         splits: tuple of str. Split names accepted by `load_dataset`.
@@ -109,16 +196,12 @@ class Options:
     image_shape: tuple
     skip_corrupt: bool
     skipped: SkippedFiles
+    data_dir: str | None = None
 
 
 def two_way(split):
     """Maps "test" to "eval" for datasets with only two splits."""
     return "eval" if split == "test" else split
-
-
-def check_name(name):
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
 
 
 def check_split(name, split):
@@ -142,9 +225,9 @@ def check_size(size):
         raise DataError(f"size must be a positive integer or None (all), got {size!r}")
 
 
-def image_shape_for(name, image_shape):
-    """Validates `image_shape` for dataset `name`; None gives the dataset's default."""
-    default = IMAGE_SHAPES[name]
+def image_shape_for(source, image_shape):
+    """Validates `image_shape` for the `DataSource` `source`; None gives its default."""
+    default = source.image_shape
     if image_shape is None:
         return default
     shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else None
@@ -159,15 +242,16 @@ def image_shape_for(name, image_shape):
             f"and 1 or 3 channels, got {image_shape!r}; e.g. (64, 64, 3)"
         )
     shape = tuple(int(d) for d in shape)
-    if name == "shapes" and shape != default:
+    if not source.resizable and shape != default:
         raise DataError(
-            f"image_shape {shape} is not available for 'shapes': the shapes are defined on "
-            f"{default}; leave image_shape unset"
+            f"image_shape {shape} is not available for {source.name!r}: its images are defined "
+            f"on {default}; leave image_shape unset"
         )
-    if name in ("digits", "mnist") and shape[2] != 1:
+    if shape[2] not in source.channels:
+        colour = "grayscale" if source.channels == (1,) else "colour"
         raise DataError(
-            f"image_shape {shape} is not available for {name!r}: it is grayscale, use "
-            f"(height, width, 1), e.g. {default}"
+            f"image_shape {shape} is not available for {source.name!r}: it is {colour}, use "
+            f"(height, width, {source.channels[0]}), e.g. {default}"
         )
     return shape
 

@@ -3,11 +3,16 @@
 import numpy as np
 import tensorflow as tf
 
+from training.data.common import DataSource
+from training.data.common import class_labels
 from training.data.common import two_way
 from training.data.pipeline import in_memory_pipeline
 
 
 DIGITS_EVAL_EVERY = 5
+
+
+DIGIT_LABELS = class_labels([str(digit) for digit in range(10)])  # digits and mnist
 
 
 def digits_split(targets):
@@ -18,10 +23,21 @@ def digits_split(targets):
     return {"train": np.flatnonzero(~is_eval), "eval": np.flatnonzero(is_eval)}
 
 
+def load_digits():
+    """scikit-learn's digits, imported on first use (scikit-learn is slow to import)."""
+    from sklearn import datasets  # pylint: disable=import-outside-toplevel
+
+    return datasets.load_digits()
+
+
+def digits_sizes(data_dir):
+    """Images per split (`data_dir` is unused: the digits ship with scikit-learn)."""
+    del data_dir
+    return {split: len(indices) for split, indices in digits_split(load_digits().target).items()}
+
+
 def digits_arrays(split):
     """Digits of one split: float32 (n, 8, 8, 1) in [0, 1] and int32 labels, in file order."""
-    from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
-
     digits = load_digits()
     indices = digits_split(digits.target)[two_way(split)]
     images = (digits.images[indices] / 16.0).astype(np.float32)[..., None]
@@ -45,3 +61,13 @@ def digits_dataset(split, size, options):
         lambda images, labels: resized_batch(images, labels, 1.0, options.image_shape),
         options,
     )
+
+
+SOURCE = DataSource(
+    name="digits",
+    load=digits_dataset,
+    sizes=digits_sizes,
+    labels=DIGIT_LABELS,
+    architecture="mnist",
+    channels=(1,),
+)

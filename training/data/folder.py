@@ -10,6 +10,9 @@ from PIL import Image
 from export.errors import DataError
 from export.images import IMAGE_EXTENSIONS
 from export.images import list_image_files
+from irmae_keras import paper
+from training.data.common import DataSource
+from training.data.common import class_labels
 from training.data.common import corrupt_image_message
 from training.data.common import describe
 from training.data.common import existing_dir
@@ -21,16 +24,8 @@ from training.data.pipeline import file_pipeline
 FOLDER_EVAL_FRACTION = 0.1
 
 
-def check_every_image(config):
-    """Decodes every image file a run would read (train and eval), in full, and
-    raises DataError on the first that fails (unless the run skips corrupt files).
-
-    Slower than `check_image_files` (≈1 ms per image) but it also catches the
-    truncated JPEGs that only fail mid-epoch: `--overwrite` calls it before the old
-    run is deleted. Datasets that are not image files need nothing.
-    """
-    if config.dataset != "folder" or config.skip_corrupt:
-        return
+def check_folder_images(config):
+    """Decodes, in full, every image file a folder run would read (train and eval)."""
     root, files = folder_files(config.data_dir)
     for split, size in (("train", config.train_size), ("eval", config.eval_size)):
         for relative in split_folder_files(files)[split][:size]:
@@ -141,8 +136,20 @@ def regular_files(root, relative_paths):
     return kept
 
 
-def folder_dataset(split, size, data_dir, options):
-    root, files = folder_files(data_dir)
+def folder_sizes(data_dir):
+    """Images per split of the folder `data_dir`; None without one."""
+    if data_dir is None:
+        return {"train": None, "eval": None}
+    return {split: len(files) for split, files in split_folder_files(folder_files(data_dir)[1]).items()}
+
+
+def folder_label_description(data_dir):
+    """The classes of the folder `data_dir` (its top-level sub-directories); unknown without one."""
+    return class_labels(None if data_dir is None else folder_classes(folder_files(data_dir)[1]))
+
+
+def folder_dataset(split, size, options):
+    root, files = folder_files(options.data_dir)
     chosen = split_folder_files(files)[two_way(split)][:size]
     if not chosen:
         raise DataError(
@@ -155,3 +162,15 @@ def folder_dataset(split, size, data_dir, options):
         labels = np.zeros(len(chosen), np.int32)
     paths = [os.path.join(root, *path.split("/")) for path in chosen]
     return file_pipeline(paths, labels, repr(root), None, options)
+
+
+SOURCE = DataSource(
+    name="folder",
+    load=folder_dataset,
+    sizes=folder_sizes,
+    labels=folder_label_description,
+    architecture="celeb_a",
+    fits=tuple(paper.IMAGE_SHAPES),  # resized to any architecture's images
+    needs_data_dir=True,
+    check_images=check_folder_images,
+)

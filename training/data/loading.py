@@ -1,36 +1,19 @@
-"""The entry points: load_dataset, load_arrays, run_eval_images, dataset_info."""
+"""The entry points: load_dataset, load_arrays, run_eval_images, dataset_info,
+check_every_image. Every per-dataset fact comes from the dataset's `DataSource`."""
 
 import numpy as np
 import tensorflow as tf
 
 from export.errors import DataError
-from training.data.celeb_a import CELEB_A_ATTRIBUTES
-from training.data.celeb_a import celeb_a_dataset
-from training.data.celeb_a import CELEB_A_SIZES
-from training.data.common import ARCHITECTURE_FOR
+from training.data import registry
 from training.data.common import check_batch_size
-from training.data.common import check_name
 from training.data.common import check_size
 from training.data.common import check_split
 from training.data.common import DatasetInfo
-from training.data.common import existing_dir
 from training.data.common import image_shape_for
-from training.data.common import IMAGE_SHAPES
 from training.data.common import Options
 from training.data.common import SkippedFiles
 from training.data.common import SPLITS
-from training.data.common import two_way
-from training.data.digits import digits_dataset
-from training.data.digits import digits_split
-from training.data.folder import folder_classes
-from training.data.folder import folder_dataset
-from training.data.folder import folder_files
-from training.data.folder import split_folder_files
-from training.data.shapes import shapes_dataset
-from training.data.shapes import SHAPES_FACTORS
-from training.data.shapes import SHAPES_SIZES
-from training.data.tfds import mnist_dataset
-from training.data.tfds import MNIST_SIZES
 
 
 def load_dataset(
@@ -65,7 +48,8 @@ def load_dataset(
         size: int or None. Number of examples: for shapes the number generated (default
             50 000 train / 10 000 eval), for the others a cap on the first ones. Defaults to
             None.
-        image_shape: tuple or None. (height, width, channels); defaults to `IMAGE_SHAPES`.
+        image_shape: tuple or None. (height, width, channels); defaults to the dataset's
+            architecture's (`DATASETS[name].image_shape`).
             celeb_a and folder accept any size with 1 or 3 channels, digits and mnist any
             size with 1 channel, shapes only (32, 32, 3).
         shuffle: bool or None. Shuffle each epoch; None shuffles train only, keeping eval and
@@ -85,7 +69,7 @@ def load_dataset(
         print(images.shape)  # (100, 32, 32, 3)
     ```
     """
-    check_name(name)
+    source = registry.get(name)
     check_split(name, split)
     check_batch_size(batch_size)
     check_size(size)
@@ -94,21 +78,12 @@ def load_dataset(
         seed=int(seed),
         shuffle=split == "train" if shuffle is None else bool(shuffle),
         labels=bool(labels),
-        image_shape=image_shape_for(name, image_shape),
+        image_shape=image_shape_for(source, image_shape),
         skip_corrupt=bool(skip_corrupt),
         skipped=SkippedFiles(),
+        data_dir=data_dir,
     )
-    if name == "shapes":
-        dataset = shapes_dataset(split, size, options)
-    elif name == "digits":
-        dataset = digits_dataset(split, size, options)
-    elif name == "mnist":
-        tfds_dir = None if data_dir is None else existing_dir(data_dir, name)
-        dataset = mnist_dataset(split, size, tfds_dir, options)
-    elif name == "celeb_a":
-        dataset = celeb_a_dataset(split, size, data_dir, options)
-    else:
-        dataset = folder_dataset(split, size, data_dir, options)
+    dataset = source.load(split, size, options)
     dataset.skipped_files = options.skipped
     return dataset
 
@@ -181,35 +156,17 @@ def run_eval_images(config, limit, image_shape=None):
     )
 
 
-def label_description(name, data_dir):
-    """(label_kind, label_shape, num_classes, label_names) of a dataset."""
-    if name == "shapes":
-        return "factors", (len(SHAPES_FACTORS),), None, SHAPES_FACTORS
-    if name == "celeb_a":
-        return "attributes", (len(CELEB_A_ATTRIBUTES),), None, CELEB_A_ATTRIBUTES
-    if name == "folder":
-        classes = None if data_dir is None else tuple(folder_classes(folder_files(data_dir)[1]))
-        return "class", (), len(classes) if classes else None, classes or None
-    return "class", (), 10, tuple(str(digit) for digit in range(10))
+def check_every_image(config):
+    """Decodes every image file a run would read (train and eval), in full, and
+    raises DataError on the first that fails (unless the run skips corrupt files).
 
-
-def split_sizes(name, data_dir):
-    """Default number of examples per split; None where unknown."""
-    if name == "shapes":
-        per_split = SHAPES_SIZES
-    elif name == "mnist":
-        per_split = MNIST_SIZES
-    elif name == "celeb_a":
-        return dict(CELEB_A_SIZES)
-    elif name == "digits":
-        from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
-
-        per_split = {s: len(i) for s, i in digits_split(load_digits().target).items()}
-    elif data_dir is None:
-        return {split: None for split in SPLITS}
-    else:
-        per_split = {s: len(f) for s, f in split_folder_files(folder_files(data_dir)[1]).items()}
-    return {split: per_split[two_way(split)] for split in SPLITS}
+    Slower than `check_image_files` (≈1 ms per image) but it also catches the
+    truncated JPEGs that only fail mid-epoch: `--overwrite` calls it before the old
+    run is deleted. Datasets that are not image files need nothing.
+    """
+    check_images = registry.get(config.dataset).check_images
+    if check_images is not None and not config.skip_corrupt:
+        check_images(config)
 
 
 def dataset_info(name, data_dir=None):
@@ -223,16 +180,16 @@ def dataset_info(name, data_dir=None):
     Returns:
         DatasetInfo.
     """
-    check_name(name)
-    label_kind, label_shape, num_classes, label_names = label_description(name, data_dir)
+    source = registry.get(name)
+    labels = source.label_description(data_dir)
     return DatasetInfo(
         name=name,
-        image_shape=IMAGE_SHAPES[name],
-        architecture=ARCHITECTURE_FOR[name],
+        image_shape=source.image_shape,
+        architecture=source.architecture,
         splits=SPLITS,
-        sizes=split_sizes(name, data_dir),
-        label_kind=label_kind,
-        label_shape=label_shape,
-        num_classes=num_classes,
-        label_names=label_names,
+        sizes=source.split_sizes(data_dir),
+        label_kind=labels.kind,
+        label_shape=labels.shape,
+        num_classes=labels.num_classes,
+        label_names=labels.names,
     )

@@ -4,8 +4,9 @@ import numpy as np
 import tensorflow as tf
 
 from irmae_keras import paper
+from training.data.common import DataSource
+from training.data.common import Labels
 from training.data.common import check_split
-from training.data.common import IMAGE_SHAPES
 from training.data.common import two_way
 from training.data.pipeline import in_memory_pipeline
 
@@ -112,7 +113,7 @@ def generate_shapes(n, seed=0, split="train"):
         (images, factors): float32 arrays (n, 32, 32, 3) in [0, 1] and (n, 7).
     """
     factors = sample_shapes_factors(n, seed, split)
-    images = np.empty((len(factors),) + IMAGE_SHAPES["shapes"], np.float32)
+    images = np.empty((len(factors),) + SOURCE.image_shape, np.float32)
     for start in range(0, len(factors), RENDER_CHUNK):
         chunk = factors[start : start + RENDER_CHUNK]
         images[start : start + len(chunk)] = render_shapes(chunk).numpy()
@@ -125,3 +126,15 @@ def shapes_dataset(split, size, options):
     return in_memory_pipeline(
         source, len(factors), lambda factors: (render_shapes(factors), factors), options
     )
+
+
+SOURCE = DataSource(
+    name="shapes",
+    load=shapes_dataset,
+    sizes=SHAPES_SIZES,
+    labels=Labels("factors", (len(SHAPES_FACTORS),), None, SHAPES_FACTORS),
+    architecture="shapes",
+    channels=(3,),
+    resizable=False,  # the geometry is defined on 32×32
+    intrinsic_dimension=paper.SHAPES_INTRINSIC_DIMENSION,
+)

@@ -1,4 +1,5 @@
-"""tensorflow-datasets sources (mnist, celeb_a), with an offline probe that fails fast."""
+"""tensorflow-datasets: the mnist source, and the tfds reading (with an offline probe that
+fails fast) that celeb_a shares."""
 
 import os
 import socket
@@ -9,7 +10,10 @@ import urllib.request
 import tensorflow as tf
 
 from export.errors import DataError
+from training.data.common import DataSource
 from training.data.common import describe
+from training.data.common import existing_dir
+from training.data.digits import DIGIT_LABELS
 from training.data.digits import resized_batch
 from training.data.pipeline import in_memory_pipeline
 
@@ -117,7 +121,8 @@ def capped(dataset, size, name):
     raise DataError(f"cannot count the examples of {name}; pass size=N (--train-size / --eval-size N)")
 
 
-def mnist_dataset(split, size, data_dir, options):
+def mnist_dataset(split, size, options):
+    data_dir = None if options.data_dir is None else existing_dir(options.data_dir, "mnist")
     builder = prepared_tfds_builder("mnist", data_dir)
     examples = builder.as_dataset(split=TFDS_SPLITS["mnist"][split], shuffle_files=False)
     source = examples.map(
@@ -131,3 +136,13 @@ def mnist_dataset(split, size, data_dir, options):
         lambda images, labels: resized_batch(images, labels, 255.0, options.image_shape),
         options,
     )
+
+
+SOURCE = DataSource(
+    name="mnist",
+    load=mnist_dataset,
+    sizes=MNIST_SIZES,
+    labels=DIGIT_LABELS,
+    architecture="mnist",
+    channels=(1,),
+)

@@ -14,7 +14,6 @@ import time
 
 from export.errors import UsageError
 from export.manifest import sha256_file
-from irmae_keras import paper
 from irmae_keras.paper import RANK_THRESHOLD
 from training.rundir import RunDir
 from training.rundir import locked_runs
@@ -22,11 +21,6 @@ from training.rundir import run_label
 
 TASKS = ("spectrum", "reconstruction", "interpolation", "mvg", "gmm", "pca", "fid")
 FEATURES = ("domain", "inception")
-# Offline extractors wherever the weights cannot be assumed: every data set but CelebA,
-# whose FIDs are conventionally InceptionV3's (weights downloaded beforehand). A folder's
-# domain network learns its classes, or, without class folders, its images' rotations.
-DEFAULT_FEATURES = {"shapes": "domain", "digits": "domain", "mnist": "domain",
-                    "celeb_a": "inception", "folder": "domain"}
 RESULTS_FILE = "evaluation.json"
 DOMAIN_FEATURES_FILE = "domain_features.keras"
 COMPARE_FILE = "spectrum_compare.png"
@@ -128,8 +122,19 @@ def load_evaluated_run(run_dir, eval_size, tasks=("spectrum",)):
     return EvaluatedRun(run_dir, config, model, images, encode_images(model, images))
 
 
+def default_features(dataset):
+    """FID's default extractor for `dataset`, from its `DataSource`: the offline domain
+    network wherever InceptionV3's weights cannot be assumed (a folder's learns its classes
+    or, without class folders, its images' rotations), "inception" for CelebA."""
+    from training.data import registry
+
+    return registry.get(dataset).fid_features
+
+
 def intrinsic_dimension(config):
-    return paper.intrinsic_dimension(config.dataset)
+    from training.data import registry
+
+    return registry.intrinsic_dimension(config.dataset)
 
 
 # -------------------------------------------------------------------- results

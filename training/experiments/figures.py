@@ -4,7 +4,7 @@ import math
 
 from irmae_keras import analysis
 from irmae_keras.paper import RANK_THRESHOLD
-from irmae_keras.paper import intrinsic_dimension
+from training.data.registry import intrinsic_dimension
 from training import data
 from training.provenance import training_steps
 
