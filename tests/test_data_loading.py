@@ -1,7 +1,12 @@
-"""Tests of training.data.loading: dataset_info, load_arrays and run_eval_images."""
+"""Tests of training.data.loading: dataset_info, load_arrays, run_eval_images and
+check_every_image, on the built-in datasets."""
+
+import dataclasses
 
 import numpy as np
+import pytest
 
+from export.errors import DataError
 from irmae_keras import paper
 from training import data
 
@@ -42,3 +47,21 @@ class TestRunEvalImages:
         np.testing.assert_array_equal(images, data.generate_shapes(8, seed=3, split="eval")[0])
         assert not np.array_equal(images, data.generate_shapes(8, seed=0, split="eval")[0])
 
+
+class TestCheckEveryImage:
+    def test_a_dataset_without_image_files_needs_no_check(self):
+        from training.config import RunConfig
+
+        assert data.DATASETS["shapes"].check_images is None
+        data.check_every_image(RunConfig(dataset="shapes").resolved())  # nothing to decode
+
+    def test_a_folder_run_decodes_every_file_unless_it_skips_corrupt_ones(self, tmp_path):
+        from training.config import RunConfig
+
+        for index in range(3):
+            (tmp_path / f"{index}.png").write_bytes(b"not an image")
+        config = RunConfig(dataset="folder", data_dir=str(tmp_path), architecture="shapes").resolved()
+        with pytest.raises(DataError, match="cannot read image .*png"):
+            data.check_every_image(config)
+        skipping = dataclasses.replace(config, skip_corrupt=True)
+        data.check_every_image(skipping)
