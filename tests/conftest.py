@@ -69,8 +69,9 @@ def mirrored_strategy():
     return strategy
 
 
-# The settings of the session's tiny trained runs: 64 images, n = 4, two epochs.
-TINY_RUN = dict(train_size=64, eval_size=64, latent_dim=4, batch_size=16, epochs=2, export=False)
+# The settings of the session's tiny trained runs (tests.helpers owns them; kept importable
+# from here).
+from tests.helpers import TINY_RUN  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +95,115 @@ def tiny_runs(tmp_path_factory):
                        quiet=True).run_dir
             for key, values in settings.items()
         }
+
+
+# --- one exported run for the export tests ----------------------------------------------
+
+from tests.helpers import EXPORT_EVAL_IMAGES  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shapes_eval_images():
+    """The first EXPORT_EVAL_IMAGES shapes eval images: what `tiny_export` was checked on."""
+    from training import data
+
+    return data.load_arrays("shapes", "eval", limit=EXPORT_EVAL_IMAGES)
+
+
+@pytest.fixture(scope="session")
+def tiny_export_source(tmp_path_factory):
+    """(model, run_dir): a shapes IRMAE (n = 4, l = 2) trained a few steps and saved as a
+    run directory (its config and model, as RunDir writes them). Read it; write elsewhere."""
+    from tests.helpers import make_run
+    from training import data
+
+    import irmae_keras
+
+    keras.utils.set_random_seed(0)
+    images, _ = data.generate_shapes(96, seed=1)
+    model = irmae_keras.build_autoencoder("shapes", latent_dim=4, linear_layers=2)
+    model.compile()
+    model.fit(images, epochs=2, batch_size=32, verbose=0)
+    run = make_run(tmp_path_factory.mktemp("export-run") / "shapes-irmae", model,
+                   dataset="shapes", latent_dim=model.latent_dim)
+    return model, run.path
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_export_source):
+    """(out, manifest, stdout) of `python -m export RUN_DIR --rank auto --eval-size 64` on
+    `tiny_export_source`, run once per session (per xdist worker) in-process; the export
+    modules' tests read it."""
+    import contextlib
+    import io
+
+    from export import manifest as manifest_lib
+    from export.__main__ import main as export_main
+    from training.rundir import RunDir
+
+    _, run_dir = tiny_export_source
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert export_main([run_dir, "--rank", "auto", "--eval-size", str(EXPORT_EVAL_IMAGES)]) == 0
+    out = RunDir(run_dir).export_dir
+    return out, manifest_lib.read_manifest(out), stdout.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_export_rank(tiny_export):
+    """K of `tiny_export`'s compact models."""
+    return tiny_export[1]["compact"]["rank"]
+
+
+# --- the smoke budget's experiments -----------------------------------------------------
+
+
+class SmokeExperiments:
+    """The smoke budget's experiments over one runs directory, each run at most once per
+    session (per xdist worker) when a test first asks for its results: an experiment
+    reuses the runs another one trained, and the report reads them all."""
+
+    def __init__(self, root):
+        from training.experiments import budgets
+
+        self.budget = budgets.BUDGETS["smoke"]
+        self.runs, self.out = str(root / "runs"), str(root / "results")
+
+    def result(self, name):
+        """The experiment's results.json, after running it if this session has not; checks
+        what it saved beside it (the command, the table, figures that are images)."""
+        import json
+
+        from PIL import Image
+
+        from training.experiments import runner
+
+        folder = os.path.join(self.out, name)
+        path = os.path.join(folder, "results.json")
+        returned = None
+        if not os.path.exists(path):
+            returned = runner.run_experiment(name, self.budget, self.runs, self.out)
+        with open(path) as handle:
+            saved = json.load(handle)
+        with open(os.path.join(folder, "table.md")) as handle:
+            assert handle.read().strip() == saved["table"] == (returned or saved)["table"]
+        assert saved["experiment"] == name and saved["budget"]["name"] == "smoke"
+        assert saved["command"] == f"python -m training.experiments {name} --budget smoke"
+        assert saved["hardware"]["cores"] >= 1 and saved["seconds"]["this_call"] > 0
+        for file_name, caption in saved["figures"]:
+            with Image.open(os.path.join(folder, file_name)) as image:
+                assert image.size[0] > 50 and image.size[1] > 50, file_name
+            assert caption
+        return saved
+
+    def results(self):
+        """Every registered experiment's results.json, by name."""
+        from training.experiments import registry
+
+        return {name: self.result(name) for name in registry.EXPERIMENTS}
+
+
+@pytest.fixture(scope="session")
+def smoke_experiments(tmp_path_factory):
+    """`SmokeExperiments` in a folder of this session's."""
+    return SmokeExperiments(tmp_path_factory.mktemp("experiments"))

@@ -1,12 +1,25 @@
 """Shared test helpers in the manner of KerasHub's TestCase."""
 
 import contextlib
+import hashlib
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The settings of a tiny run: 64 images, n = 4, two epochs (the session's `tiny_runs`).
+TINY_RUN = dict(train_size=64, eval_size=64, latent_dim=4, batch_size=16, epochs=2, export=False)
+
+# How many eval images the session's `tiny_export` is exported with, and the files every
+# export of a model with a linear stack holds besides its SavedModel and manifest.
+EXPORT_EVAL_IMAGES = 64
+EXPORT_FULL_FILES = {"encoder.onnx", "decoder.onnx", "autoencoder.onnx", "encoder.tflite", "decoder.tflite"}
 
 
 def run_serialization_test(obj):
@@ -123,3 +136,114 @@ def within_seconds(seconds):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def onnx_session(path):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def onnx_run(path, batch):
+    """The first output of the ONNX file at `path` on `batch` (its one input)."""
+    session = onnx_session(path)
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+# --- processes and command lines ---------------------------------------------------------
+
+
+def run_python(*argv, env=None, cwd=REPO, timeout=600, **popen):
+    """`python ARGV...` in a fresh process from the repository root, TensorFlow's C++ lines
+    off; `env` adds to (or, for a key set to None, removes from) this process' environment;
+    `popen` goes to subprocess.run (preexec_fn=...). Returns the CompletedProcess
+    (returncode, stdout, stderr as text)."""
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    for key, value in (env or {}).items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    return subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=timeout, **popen)
+
+
+def run_cli(module, *args, **kwargs):
+    """`python -m MODULE ARGS...` as a user runs it: see `run_python`."""
+    return run_python("-m", module, *args, **kwargs)
+
+
+def call_main(main, argv, prog, capsys):
+    """A CLI's `main` run in-process as `python -m` runs it (through
+    `export.errors.run_cli`): (exit code, stdout, stderr)."""
+    import pytest
+
+    from export.errors import run_cli as run_wrapped
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_wrapped(main, [str(arg) for arg in argv], prog=prog)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+# --- run directories ---------------------------------------------------------------------
+
+
+def tiny_config(output_dir, run_name="run", **overrides):
+    """The RunConfig of a tiny run (`TINY_RUN`, then `overrides`) at output_dir/run_name."""
+    from training.config import RunConfig
+
+    return RunConfig(output_dir=str(output_dir), run_name=run_name, **{**TINY_RUN, **overrides})
+
+
+def make_run(path, model=None, model_bytes=None, **overrides):
+    """A run directory at `path` as `RunDir` writes one: config.json from `tiny_config`
+    (resolved; `overrides` on top, e.g. dataset=, latent_dim=), and the model file saved
+    from `model` or holding `model_bytes`. Returns its RunDir."""
+    from training.rundir import RunDir
+
+    path = os.path.abspath(str(path))
+    config = tiny_config(os.path.dirname(path), os.path.basename(path), **overrides).resolved()
+    run = RunDir(path)
+    os.makedirs(run.path, exist_ok=True)
+    run.write_config(config)
+    if model is not None:
+        model.save(run.model_path)
+    elif model_bytes is not None:
+        with open(run.model_path, "wb") as handle:
+            handle.write(model_bytes)
+    return run
+
+
+def row_labels(document):
+    """The labels of an experiment's result rows, in order."""
+    return [row["label"] for row in document["rows"]]
+
+
+# --- nothing touched ---------------------------------------------------------------------
+
+
+def sha256_of(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def snapshot(root):
+    """sha256 of every file under `root`, by relative path: compare two with `assert_unchanged`."""
+    digests = {}
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            digests[os.path.relpath(path, root)] = sha256_of(path)
+    return digests
+
+
+def assert_unchanged(root, before):
+    """`root`'s files are those of `before` (a `snapshot`), byte for byte."""
+    after = snapshot(root)
+    changed = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+    assert not changed, f"{root}: changed, added or removed: {changed}"
