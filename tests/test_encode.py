@@ -1,11 +1,11 @@
-"""`python -m export.encode`, on small hand-built ONNX encoders (no TensorFlow needed)."""
+"""`python -m export.encode`, on small hand-built ONNX encoders (no TensorFlow needed) and on
+the session's exported compact encoder."""
 
 import errno
 import json
 import os
 import resource
 import signal
-import subprocess
 import sys
 import textwrap
 
@@ -20,9 +20,11 @@ from PIL import Image
 from export import encode
 from export import encoding
 from export.errors import UsageError
-from export.errors import run_cli
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO
+from tests.helpers import call_main
+from tests.helpers import onnx_run
+from tests.helpers import run_cli
+from tests.helpers import run_python
 HEIGHT, WIDTH, CODE = 6, 5, 3
 
 
@@ -69,10 +71,7 @@ def _save(path, pixels):
 
 
 def _encode(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(encode.main, argv, prog="export.encode")
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
+    return call_main(encode.main, argv, "export.encode", capsys)
 
 
 @pytest.fixture
@@ -232,8 +231,7 @@ def test_runs_without_tensorflow(rgb_encoder, tmp_path):
         assert "onnxruntime" in sys.modules and "PIL" in sys.modules
         print("tensorflow-free")
     """)
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = run_python("-c", script, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "tensorflow-free" in result.stdout
     assert np.load(tmp_path / "c.npy").shape == (1, CODE)
@@ -403,10 +401,8 @@ class TestThePairIsReplacedAsOne:
         def limited():
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-        result = subprocess.run(
-            [sys.executable, "-m", "export.encode", "--onnx", rgb_encoder, *many, "--out", str(out), "--overwrite"],
-            cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=limited,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        result = run_cli("export.encode", "--onnx", rgb_encoder, *many, "--out", out, "--overwrite",
+                         timeout=120, preexec_fn=limited, env={"PYTHONDONTWRITEBYTECODE": "1"})
         assert result.returncode == 2 and result.stdout == "", result.stderr
         assert result.stderr.splitlines() == [result.stderr.strip()] and "file-size limit" in result.stderr
         assert _pair(tmp_path, out) == before and _hidden(tmp_path) == []
@@ -468,13 +464,14 @@ def test_the_deploy_distribution_encodes_in_a_venv_without_tensorflow(tmp_path):
     plain venv (numpy, Pillow, onnxruntime from the package index), it encodes images
     as the repository does, and TensorFlow, Keras and the library are not installed."""
     import shutil
+    import subprocess
 
     source = tmp_path / "source"  # a copy: building leaves build files beside the sources
     ignore = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
-    shutil.copytree(os.path.join(ROOT, "deploy"), source / "deploy", ignore=ignore)
-    shutil.copytree(os.path.join(ROOT, "export"), source / "export", ignore=ignore)
+    shutil.copytree(os.path.join(REPO, "deploy"), source / "deploy", ignore=ignore)
+    shutil.copytree(os.path.join(REPO, "export"), source / "export", ignore=ignore)
     (source / "irmae_keras").mkdir()
-    shutil.copy(os.path.join(ROOT, "irmae_keras", "version.py"), source / "irmae_keras")
+    shutil.copy(os.path.join(REPO, "irmae_keras", "version.py"), source / "irmae_keras")
     wheels, venv = tmp_path / "wheels", tmp_path / "venv"
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
@@ -499,3 +496,21 @@ def test_the_deploy_distribution_encodes_in_a_venv_without_tensorflow(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "codes.npy"), _expected(pixels, 3), rtol=1e-5, atol=1e-5)
     located = run(python, "-I", "-c", "import export.encode; print(export.encode.__file__)")
     assert located.startswith(str(venv))
+
+
+@pytest.mark.slow
+def test_encode_tool_on_the_exported_compact_encoder(tiny_export, shapes_eval_images, tiny_export_rank,
+                                                     tmp_path, capsys):
+    out, _, _ = tiny_export
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f"shape{i}.png"))
+        Image.fromarray(np.round(shapes_eval_images[i] * 255).astype("uint8")).save(paths[-1])
+    onnx_path = os.path.join(out, f"encoder_rank{tiny_export_rank}.onnx")
+    code, _, stderr = _encode(["--onnx", onnx_path, *paths, "--out", tmp_path / "c.npy"], capsys)
+    assert code == 0, stderr
+    codes = np.load(tmp_path / "c.npy")
+    quantised = np.round(shapes_eval_images[:3] * 255).astype("float32") / 255
+    np.testing.assert_allclose(codes, onnx_run(onnx_path, quantised), atol=1e-6)
+    assert codes.shape == (3, tiny_export_rank)
+    assert json.loads((tmp_path / "c.names.json").read_text()) == paths

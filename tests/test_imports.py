@@ -7,10 +7,11 @@ inside functions count the same as those at the top of a module.
 """
 
 import ast
-import os
 import pathlib
 
 import pytest
+
+from tests.helpers import run_python
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LAYERS = {"irmae_keras": 0, "export": 1, "training": 2, "benchmarks": 3}
@@ -166,11 +167,14 @@ def test_the_rule_catches_an_upward_import_a_cycle_and_a_private_name(tmp_path):
 
 @pytest.mark.parametrize("module", ["export.encode", "export.encoding", "export.manifest", "export.images"])
 def test_the_deploy_path_imports_without_tensorflow(module):
-    import subprocess
-    import sys
-
     blocker = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None; "
                f"import {module}; print('ok')")
-    result = subprocess.run([sys.executable, "-c", blocker], cwd=REPO, capture_output=True,
-                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = run_python("-c", blocker, timeout=60, env={"PYTHONPATH": str(REPO)})
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_importing_export_does_not_import_tensorflow():
+    script = ("import sys, export, export.encode, export.manifest, export.atomic; "
+              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    result = run_python("-c", script, timeout=120)
+    assert result.returncode == 0, result.stderr
