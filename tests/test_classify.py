@@ -2,36 +2,31 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-from tests.helpers import graph_functions
-from training import classify
-from training.evaluation import classification
-from training import data
-from training.config import RunConfig
 from export.errors import UsageError
-from export.errors import run_cli
+from tests.helpers import call_main
+from tests.helpers import graph_functions
+from tests.helpers import make_run
+from tests.helpers import run_cli
+from training import classify
+from training import data
+from training.evaluation import classification
+from training.rundir import CLASSIFICATION_DIR
+from training.rundir import RunDir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--epochs", "3", "--patience", "2"]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_runs):
     with graph_functions():
-        root = tmp_path_factory.mktemp("runs")
-        shapes = root / "shapes-irmae"
-        shapes.mkdir()
         # The dataset is checked before the model loads: an empty file suffices.
-        (shapes / "model.keras").write_bytes(b"")
-        document = RunConfig(dataset="shapes", run_name="shapes-irmae").resolved().document()
-        (shapes / "config.json").write_text(json.dumps(document))
-        return {"digits": tiny_runs["digits"], "shapes": str(shapes)}
+        shapes = make_run(tmp_path_factory.mktemp("runs") / "shapes-irmae", model_bytes=b"", dataset="shapes")
+        return {"digits": tiny_runs["digits"], "shapes": shapes.path}
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +88,7 @@ class TestSplits:
 
 class TestFeaturesAndSelection:
     def test_pre_and_post_stack_features(self, runs):
-        model = keras.models.load_model(os.path.join(runs["digits"], "model.keras"))
+        model = keras.models.load_model(RunDir(runs["digits"]).model_path)
         images = data.load_arrays("digits", "test", limit=8)
         pre = classification.frozen_features(model, images, "pre_stack")
         post = classification.frozen_features(model, images, "post_stack")
@@ -152,7 +147,7 @@ class TestClassifyDigits:
         assert entry["std_test_error"] == pytest.approx(np.std(errors, ddof=1)) and entry["seeds"] == 2
 
     def test_files_and_table(self, runs, two_by_two):
-        out = os.path.join(runs["digits"], "classification")
+        out = RunDir(runs["digits"]).file(CLASSIFICATION_DIR)
         assert sorted(os.listdir(out)) == ["results.json", "results.md"]
         assert json.load(open(os.path.join(out, "results.json"))) == two_by_two
         table = open(os.path.join(out, "results.md")).read()
@@ -182,9 +177,7 @@ class TestClassifyDigits:
 
 
 def _cli(*args):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "training.classify", *args], cwd=REPO,
-                          env=environment, capture_output=True, text=True, timeout=300)
+    return run_cli("training.classify", *args, timeout=300)
 
 
 @pytest.mark.slow  # spawns processes
@@ -203,12 +196,10 @@ def test_bad_flags(runs, tmp_path, args, message):
 
 def test_shapes_has_no_classes(runs, tmp_path, capsys):
     out = str(tmp_path / "out")
-    with pytest.raises(SystemExit) as exit_info:  # in-process: what `python -m` runs
-        run_cli(classify.main, [runs["shapes"], "--out", out], prog="training.classify")
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err == (
+    code, stdout, stderr = call_main(classify.main, [runs["shapes"], "--out", out], "training.classify", capsys)
+    assert code == 2
+    assert stdout == ""
+    assert stderr == (
         "training.classify: error: classification needs a labelled dataset (digits, mnist, or a folder "
         "with one sub-folder per class); the run shapes-irmae was trained on shapes, whose labels are factors.\n")
     assert not os.path.exists(out)
@@ -240,13 +231,10 @@ def test_help_reads_as_documentation():
 
 
 def test_a_run_in_use_is_not_classified(runs, tmp_path, capsys):
-    from training.rundir import RunDir
-
     out = str(tmp_path / "out")
     with RunDir(runs["digits"]).lock():  # training.fit holds it
-        with pytest.raises(SystemExit) as exit_info:
-            run_cli(classify.main, [runs["digits"], "--labels", "10", "--seeds", "1", "--epochs", "1",
-                                    "--no-supervised", "--out", out], prog="training.classify")
-    assert exit_info.value.code == 2
-    assert f"{runs['digits']} is in use by process {os.getpid()}" in capsys.readouterr().err
+        code, _, err = call_main(classify.main, [runs["digits"], "--labels", "10", "--seeds", "1", "--epochs", "1",
+                                                "--no-supervised", "--out", out], "training.classify", capsys)
+    assert code == 2
+    assert f"{runs['digits']} is in use by process {os.getpid()}" in err
     assert not os.path.exists(out)

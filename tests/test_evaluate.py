@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -14,16 +13,19 @@ from PIL import Image
 
 from irmae_keras import fid
 from irmae_keras import sampling
-from tests.conftest import TINY_RUN
+from export.errors import UsageError
+from tests.helpers import TINY_RUN
+from tests.helpers import call_main
 from tests.helpers import graph_functions
+from tests.helpers import make_run
+from tests.helpers import run_cli
+from tests.helpers import sha256_of
 from training import data
 from training import evaluate
-from training.evaluation import evaluation
 from training.config import RunConfig
-from export.errors import UsageError
-from export.errors import run_cli
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from training.evaluation import evaluation
+from training.rundir import EVALUATION_DIR
+from training.rundir import RunDir
 EVAL = TINY_RUN["eval_size"]  # the session runs' eval images
 GRID_FILES = ("reconstruction.png", "interpolation.png", "mvg.png", "gmm.png", "pca.png")
 
@@ -49,7 +51,7 @@ def shapes_evaluation(runs):
 
 
 def _out(run_dir):
-    return os.path.join(run_dir, "evaluation")
+    return RunDir(run_dir).file(EVALUATION_DIR)
 
 
 def _read_json(run_dir):
@@ -68,7 +70,7 @@ def _eval_images(run_dir, count=EVAL):
 
 
 def _model(run_dir):
-    return keras.models.load_model(os.path.join(run_dir, "model.keras"))
+    return keras.models.load_model(RunDir(run_dir).model_path)
 
 
 def _codes(model, images):
@@ -85,8 +87,7 @@ class TestAllTasksOnShapes:
         for task in ("spectrum", "reconstruction", "interpolation", "mvg", "gmm", "pca"):
             assert os.path.isfile(os.path.join(out, document[task]["figure"]))
         assert document["run"]["dataset"] == "shapes" and document["run"]["model"] == "irmae"
-        sha = hashlib.sha256(open(os.path.join(runs["shapes"], "model.keras"), "rb").read()).hexdigest()
-        assert document["model_sha256"] == sha
+        assert document["model_sha256"] == sha256_of(RunDir(runs["shapes"]).model_path)
 
     def test_grids_are_ten_by_ten_rgb_images_of_32_pixels(self, runs, shapes_evaluation):
         for name in GRID_FILES:
@@ -201,7 +202,7 @@ class TestMergingAndReuse:
     def test_results_of_another_model_are_dropped(self, runs, shapes_evaluation, tmp_path, capsys):
         copy = str(tmp_path / "copy")
         shutil.copytree(runs["shapes"], copy)
-        shutil.copy(os.path.join(runs["shapes_ae"], "model.keras"), os.path.join(copy, "model.keras"))
+        shutil.copy(RunDir(runs["shapes_ae"]).model_path, RunDir(copy).model_path)
         evaluate.main([copy, "--task", "spectrum"])
         document = _read_json(copy)
         assert set(document) == {"spectrum", "run", "model_sha256", "updated"}
@@ -260,9 +261,7 @@ def test_inception_features_from_a_weights_file(runs, tmp_path, monkeypatch):
 
 
 def _cli(*args, timeout=300):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "training.evaluate", *args], cwd=REPO,
-                          env=environment, capture_output=True, text=True, timeout=timeout)
+    return run_cli("training.evaluate", *args, timeout=timeout)
 
 
 def _refused(result, message):
@@ -291,21 +290,22 @@ def test_bad_flags_are_refused_before_any_work(runs, tmp_path, args, message):
 
 @pytest.mark.slow  # spawns processes or trains and exports end to end
 def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "config.json").write_text("{}")
-    _refused(_cli(str(tmp_path / "notes")), "is not a run directory: it has no model.keras")
-    assert os.listdir(tmp_path / "notes") == ["config.json"]
+    notes = RunDir(str(tmp_path / "notes"))
+    os.mkdir(notes.path)
+    with open(notes.config_path, "w") as handle:
+        handle.write("{}")
+    _refused(_cli(notes.path), f"is not a run directory: it has no {os.path.basename(notes.model_path)}")
+    assert os.listdir(notes.path) == [os.path.basename(notes.config_path)]
 
 
 def test_a_gmm_that_does_not_converge_writes_nothing(runs, tmp_path, capsys):
     out = str(tmp_path / "out")
-    with pytest.raises(SystemExit) as exit_info:  # in-process: what `python -m` runs
-        run_cli(evaluate.main, [runs["digits"], "--task", "gmm", "--gmm-max-iter", "1", "--out", out],
-                prog="training.evaluate")
-    captured = capsys.readouterr()
-    _refused(subprocess.CompletedProcess([], exit_info.value.code, captured.out, captured.err),
+    code, stdout, stderr = call_main(  # in-process: what `python -m` runs
+        evaluate.main, [runs["digits"], "--task", "gmm", "--gmm-max-iter", "1", "--out", out],
+        "training.evaluate", capsys)
+    _refused(subprocess.CompletedProcess([], code, stdout, stderr),
              "the gmm sampler cannot be fitted on 64 eval codes")
-    assert "did not converge in `max_iter`=1" in captured.err and "--gmm-max-iter" in captured.err
+    assert "did not converge in `max_iter`=1" in stderr and "--gmm-max-iter" in stderr
     assert not os.path.exists(out)
 
 
@@ -351,12 +351,11 @@ def test_an_unreadable_evaluation_json_is_kept(runs, tmp_path):
 
 @pytest.mark.parametrize("run_eval_size, used", [(None, 10_000), (2_000, 2_000), (32, 32)])
 def test_the_default_eval_size_follows_the_run(tmp_path, run_eval_size, used):
-    (tmp_path / "model.keras").write_bytes(b"")  # parse_settings does not load the model
-    config = RunConfig(dataset="shapes", eval_size=run_eval_size).resolved()
-    (tmp_path / "config.json").write_text(json.dumps(config.document()))
-    settings = evaluate.parse_settings([str(tmp_path)])
+    # parse_settings does not load the model
+    run = make_run(tmp_path / "run", model_bytes=b"", dataset="shapes", eval_size=run_eval_size)
+    settings = evaluate.parse_settings([run.path])
     assert settings.eval_size == used and settings.features == "domain"
-    assert settings.tasks == evaluation.TASKS and settings.out == str(tmp_path / "evaluation")
+    assert settings.tasks == evaluation.TASKS and settings.out == run.file(EVALUATION_DIR)
 
 
 def test_help_reads_as_documentation():
@@ -369,14 +368,7 @@ def test_help_reads_as_documentation():
 class TestEvalSizeRules:
     @pytest.fixture
     def fake_run(self, tmp_path):
-        from training.config import RunConfig
-
-        run = tmp_path / "run"
-        run.mkdir()
-        (run / "config.json").write_text(json.dumps(
-            RunConfig(dataset="shapes", run_name="run", eval_size=24).resolved().document()))
-        (run / "model.keras").write_bytes(b"")
-        return str(run)
+        return make_run(tmp_path / "run", model_bytes=b"", dataset="shapes", eval_size=24).path
 
     def test_each_task_needs_only_what_it_uses(self, fake_run):
         assert evaluate.parse_settings([fake_run, "--task", "spectrum", "--eval-size", "2"]).eval_size == 2
@@ -429,15 +421,12 @@ class TestFolder:
 
 class TestTheRunIsLockedAndNeverLinked:
     def test_a_run_in_use_by_training_is_not_evaluated(self, runs, tmp_path, capsys):
-        from training.rundir import RunDir
-
         out = str(tmp_path / "out")
         with RunDir(runs["shapes"]).lock():  # training.fit holds it
-            with pytest.raises(SystemExit) as exit_info:
-                run_cli(evaluate.main, [runs["shapes"], "--task", "spectrum", "--out", out],
-                        prog="training.evaluate")
-        assert exit_info.value.code == 2
-        assert f"{runs['shapes']} is in use by process {os.getpid()}" in capsys.readouterr().err
+            code, _, stderr = call_main(evaluate.main, [runs["shapes"], "--task", "spectrum", "--out", out],
+                                        "training.evaluate", capsys)
+        assert code == 2
+        assert f"{runs['shapes']} is in use by process {os.getpid()}" in stderr
         assert not os.path.exists(out)
 
     def test_a_compared_run_in_use_is_not_read_and_one_run_twice_is_one_lock(self, runs, tmp_path):
@@ -454,14 +443,9 @@ class TestTheRunIsLockedAndNeverLinked:
         assert len(document["spectrum_compare"]["runs"]) == 2
 
     def test_a_linked_evaluation_folder_is_refused(self, tmp_path):
-        from training.config import RunConfig
-
-        run = tmp_path / "run"
-        run.mkdir()
-        (run / "config.json").write_text(json.dumps(RunConfig(dataset="shapes", run_name="run").resolved().document()))
-        (run / "model.keras").write_bytes(b"")
+        run = make_run(tmp_path / "run", model_bytes=b"", dataset="shapes")
         (tmp_path / "elsewhere").mkdir()
-        os.symlink(tmp_path / "elsewhere", run / "evaluation")
-        with pytest.raises(UsageError, match=rf"{run / 'evaluation'} is a symbolic link"):
-            evaluate.parse_settings([str(run), "--task", "spectrum"])
+        os.symlink(tmp_path / "elsewhere", run.file(EVALUATION_DIR))
+        with pytest.raises(UsageError, match=rf"{run.file(EVALUATION_DIR)} is a symbolic link"):
+            evaluate.parse_settings([run.path, "--task", "spectrum"])
         assert os.listdir(tmp_path / "elsewhere") == []
