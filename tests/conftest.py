@@ -6,6 +6,7 @@ MirroredStrategy can be tested on one machine. Functions run eagerly by default
 fixture.
 """
 
+import fcntl
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -181,8 +182,13 @@ class SmokeExperiments:
         folder = os.path.join(self.out, name)
         path = os.path.join(folder, "results.json")
         returned = None
-        if not os.path.exists(path):
-            returned = runner.run_experiment(name, self.budget, self.runs, self.out)
+        # Under xdist the workers share the folders: one experiment at a time runs, holding
+        # the lock (experiments share runs), and a worker that waited reads its results.
+        os.makedirs(self.out, exist_ok=True)
+        with open(os.path.join(self.out, ".running.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not os.path.exists(path):
+                returned = runner.run_experiment(name, self.budget, self.runs, self.out)
         with open(path) as handle:
             saved = json.load(handle)
         with open(os.path.join(folder, "table.md")) as handle:
@@ -204,6 +210,12 @@ class SmokeExperiments:
 
 
 @pytest.fixture(scope="session")
-def smoke_experiments(tmp_path_factory):
-    """`SmokeExperiments` in a folder of this session's."""
-    return SmokeExperiments(tmp_path_factory.mktemp("experiments"))
+def smoke_experiments(tmp_path_factory, worker_id):
+    """`SmokeExperiments` in a folder of this session's, one for all xdist workers (the
+    folder above each worker's base temp is the session's own), so that each experiment
+    runs once per session however the modules that read it are spread."""
+    if worker_id == "master":
+        return SmokeExperiments(tmp_path_factory.mktemp("experiments"))
+    root = tmp_path_factory.getbasetemp().parent / "smoke-experiments"
+    root.mkdir(exist_ok=True)
+    return SmokeExperiments(root)
