@@ -237,7 +237,7 @@ def emit_report(report, out=None, indent=2):
     text = json.dumps(report, indent=indent)
     print(text)
     if out:
-        from irmae_keras.utils import atomic_path
+        from irmae_keras.staging import atomic_path
 
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         with atomic_path(out) as temp:

@@ -284,7 +284,7 @@ def main(argv=None):
     except (OSError, ValueError) as error:
         print(f"benchmarks.readme: {error}", file=sys.stderr)
         return 2
-    from irmae_keras.utils import atomic_path
+    from irmae_keras.staging import atomic_path
 
     with atomic_path(args.readme) as temp:
         with open(temp, "w", encoding="utf-8") as handle:

@@ -186,7 +186,7 @@ def save_figure(report, path):
     model: the floor (perturbed PyTorch run) and each Keras placement."""
     from matplotlib.figure import Figure
 
-    from irmae_keras.utils import atomic_path
+    from irmae_keras.staging import atomic_path
 
     models = report["models"]
     figure = Figure(figsize=(5.2 * len(models), 3.6))

@@ -151,10 +151,10 @@ def main(argv):
     from export.api import export_model
     from export.api import resolve_rank
     from export.atomic import check_destination
-    from export.atomic import recover_staged_directory
     from export.manifest import sha256_file
     from export.manifest import summary_lines
     from export.source import load_model_file
+    from irmae_keras.staging import recover_staged_directory
 
     from training.rundir import hold_lock
 

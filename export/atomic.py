@@ -1,10 +1,11 @@
-"""Atomic writes: a staging path next to the destination, renamed into place at the end.
+"""Atomic writes on the TF-free side, and the checks of an output path.
 
-`write_file_atomic` imports nothing heavy: the TF-free deploy tool uses it. It is the
-TF-free twin of `irmae_keras.utils.atomic_path`, which the library and everything on
-the TensorFlow side use (the library cannot import this layer, and importing the
-library imports Keras). `staged_directory` swaps whole directories recoverably (the swap
-itself is `irmae_keras.staging`, loaded only when used).
+`write_file_atomic` writes a temporary file beside the destination and renames it into
+place. It imports nothing heavy: the TF-free deploy wheel (deploy/) ships this module.
+It is the TF-free side's one atomic writer; everything that runs with TensorFlow writes
+through `irmae_keras.staging`, which this module cannot import without loading Keras.
+`staged_directory` is that module's recoverable directory swap with export's refusal of
+an existing destination (loaded only when used, so the deploy path stays light).
 """
 
 import contextlib
@@ -80,21 +81,6 @@ def check_writable_dir(path, flag):
             raise UsageError(f"{flag} {path} is on a read-only file system; choose another path.")
     except OSError:
         pass
-
-
-# The recoverable directory swap lives in the library (irmae_keras.staging), which
-# Autoencoder.save_to_preset needs and which cannot import this layer; it is loaded
-# only when asked for, so the TF-free deploy path that imports this module stays light.
-_STAGING_NAMES = ("STAGING_INFIX", "READY_INFIX", "RETIRED_INFIX", "recover_staged_directory",
-                  "settled_directory")
-
-
-def __getattr__(name):
-    if name in _STAGING_NAMES:
-        from irmae_keras import staging
-
-        return getattr(staging, name)
-    raise AttributeError(f"module 'export.atomic' has no attribute {name!r}")
 
 
 @contextlib.contextmanager

@@ -52,7 +52,7 @@ import scipy.linalg
 import tensorflow as tf
 
 from irmae_keras.analysis import as_codes
-from irmae_keras.utils import atomic_path
+from irmae_keras.staging import save_model_atomic
 from irmae_keras.utils import check_images
 from irmae_keras.utils import check_int
 from irmae_keras.utils import map_in_batches
@@ -428,8 +428,7 @@ class DomainFeatures:
             raise ValueError("DomainFeatures is not trained: nothing to save.")
         if not os.fspath(path).endswith(".keras"):
             raise ValueError(f"`path` must end with '.keras'; received {path!r}.")
-        with atomic_path(path) as tmp:
-            self.model.save(tmp)
+        save_model_atomic(self.model, path)
         return path
 
     @classmethod

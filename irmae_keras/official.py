@@ -36,7 +36,7 @@ import keras
 import numpy as np
 
 from irmae_keras.api_export import irmae_export
-from irmae_keras.utils import atomic_path
+from irmae_keras.staging import atomic_path
 from irmae_keras.utils import check_choice
 
 # --- The official model.AE: module names in the order of the Keras networks' weighted layers.

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from irmae_keras.paper import RANK_THRESHOLD
-from irmae_keras.utils import atomic_path
+from irmae_keras.staging import atomic_path
 from irmae_keras.utils import check_int
 
 # Normalised singular values of exactly 0 (rank-deficient codes) cannot be shown

@@ -1,30 +1,101 @@
-"""A recoverable directory swap: a new directory is written whole beside the old one,
-then swapped in by renames that a killed process can always finish or undo.
+"""Atomic writes on the TensorFlow side: a new file or directory is written whole at a
+staging path beside its destination, then renamed into place.
 
-The steps, each named by a hidden sibling of the destination `NAME`:
-`.NAME.staging-*` (being written: incomplete) → `.NAME.ready-*` (complete, about to
-replace `NAME`) → `NAME` retired to `.NAME.old-*` → ready renamed to `NAME` → retired
-deleted. `recover_staged_directory` turns whatever a kill left back into one `NAME`;
-`settled_directory` tells a reader, without writing anything, which complete
-directory to use meanwhile. Presets (`irmae_keras.pretrained`), exports and run
-directories all swap through this module; `export.atomic` re-exports it.
+Files: `atomic_path` yields a temporary path (`.tmp-*`) that becomes the destination when
+the block succeeds; `write_json_atomic` and `save_model_atomic` write through it.
 
-It lives in the library, the lowest layer, because `Autoencoder.save_to_preset` needs
-it and the library imports no higher layer. Every rename goes through
-`irmae_keras.utils.replace_path`, the tests' fault-injection hook.
+Directories: a new directory is written whole beside the old one, then swapped in by
+renames that a killed process can always finish or undo. The steps, each named by a
+hidden sibling of the destination `NAME`: `.NAME.staging-*` (being written: incomplete)
+→ `.NAME.ready-*` (complete, about to replace `NAME`) → `NAME` retired to `.NAME.old-*`
+→ ready renamed to `NAME` → retired deleted. `recover_staged_directory` turns whatever a
+kill left back into one `NAME`; `settled_directory` tells a reader, without writing
+anything, which complete directory to use meanwhile. Presets (`irmae_keras.pretrained`),
+exports and run directories all swap through this module.
+
+This is the one home of atomic writes for everything that imports TensorFlow: it lives in
+the library, the lowest layer, because the library writes files itself (figures, presets,
+FID features) and imports no higher layer. The TF-free deploy path has its own writer,
+`export.atomic.write_file_atomic` (importing the library imports Keras).
 """
 
 import contextlib
+import errno
+import json
 import os
 import shutil
 import tempfile
 
-from irmae_keras.utils import current_umask
-from irmae_keras.utils import replace_path
-
+TEMP_PREFIX = ".tmp-"  # how atomic_path names its temp files (a killed writer's leftovers)
 STAGING_INFIX = ".staging-"  # being written: incomplete, deleted by recovery
 READY_INFIX = ".ready-"  # complete, about to replace the destination
 RETIRED_INFIX = ".old-"  # the replaced destination, deleted once the swap is done
+
+
+# ------------------------------------------------------------------------ files
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renames it onto `path` on success.
+
+    A reader never sees a half-written file: the temporary file lives in the
+    same directory (so `os.replace` is an atomic rename) and ends with `path`'s
+    file name (Pillow, matplotlib and Keras pick the format from it). Its name
+    starts with `.tmp-`, so a killed writer's leftovers are recognisable. On an
+    exception the temporary file is removed and `path` is left as it was. A `path`
+    that is a symbolic link is refused (OSError ELOOP): neither the link nor what it
+    points to is replaced.
+
+    Example:
+    ```python
+    with atomic_path("figures/spectrum.png") as tmp:
+        figure.savefig(tmp)
+    ```
+    """
+    path = os.fspath(path)
+    if os.path.islink(path):
+        raise OSError(errno.ELOOP, f"{path} is a symbolic link; files are written by renaming a new "
+                      "one into place, never through a link: remove the link or choose another path.")
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # The whole file name as suffix: Keras needs ".weights.h5", not just ".h5".
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix=TEMP_PREFIX, suffix="-" + os.path.basename(path)
+    )
+    os.close(fd)
+    # mkstemp makes the file private (0600); give it the mode open() would.
+    os.chmod(tmp, 0o666 & ~current_umask())
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json_atomic(path, document):
+    """Writes `document` as indented, key-sorted JSON to `path` through `atomic_path`."""
+    with atomic_path(path) as temp:
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+
+
+def save_model_atomic(model, path):
+    """`model.save(path)` (a `.keras` file) that never leaves a partial file at `path`."""
+    with atomic_path(path) as temp:
+        model.save(temp)
+
+
+def current_umask():
+    """The process umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# ------------------------------------------------------------------ directories
 
 
 def _siblings(path, infix):
@@ -70,7 +141,7 @@ def recover_staged_directory(path):
         if os.path.lexists(path) or not _is_real_directory(retired):
             _remove(retired)
         else:
-            replace_path(retired, path)
+            os.replace(retired, path)
 
 
 def settled_directory(path):
@@ -97,8 +168,8 @@ def _swap_in(ready, path):
     if os.path.lexists(path):
         retired = tempfile.mkdtemp(prefix=f".{name}{RETIRED_INFIX}", dir=parent)
         os.rmdir(retired)  # only its unique name is wanted
-        replace_path(path, retired)
-    replace_path(ready, path)
+        os.replace(path, retired)
+    os.replace(ready, path)
     if retired:
         _remove(retired)
 
@@ -133,5 +204,5 @@ def staged_directory(path, check):
         _remove(staging)
         raise
     ready = staging.replace(f".{name}{STAGING_INFIX}", f".{name}{READY_INFIX}", 1)
-    replace_path(staging, ready)
+    os.replace(staging, ready)
     _swap_in(ready, path)

@@ -5,12 +5,11 @@ import keras
 import numpy as np
 import pytest
 
+from irmae_keras.staging import write_json_atomic
 from training.checkpointing import AtomicBackupAndRestore
 from training.checkpointing import AtomicModelCheckpoint
-from training.checkpointing import save_model_atomic
 from training.rundir import RunDir
 from training.rundir import remove_stale_temps
-from irmae_keras.utils import write_json_atomic
 
 
 def _tiny_model():
@@ -124,24 +123,6 @@ def test_unreadable_backup_metadata_is_one_line_naming_the_fix(tmp_path, content
         _tiny_model().fit(*_data(), epochs=1, verbose=0,
                           callbacks=[AtomicBackupAndRestore(str(backup_dir))])
     assert (backup_dir / "training_metadata.json").read_bytes() == content
-
-
-def test_atomic_writes_leave_no_partial_file(tmp_path, monkeypatch):
-    path = tmp_path / "model.keras"
-    model = _tiny_model()
-    save_model_atomic(model, str(path))
-    before = path.read_bytes()
-
-    def broken_save(self, filepath, *args, **kwargs):
-        with open(filepath, "wb") as handle:
-            handle.write(b"half")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(keras.Model, "save", broken_save)
-    with pytest.raises(KeyboardInterrupt):
-        save_model_atomic(model, str(path))
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["model.keras"]
 
 
 def test_write_json_atomic_and_stale_temp_cleanup(tmp_path):

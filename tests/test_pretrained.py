@@ -217,28 +217,19 @@ class TestSymbolicLinks:
         assert sorted(os.listdir(elsewhere)) == FILES
 
 
-# A child process that replaces the preset "mine" and is stopped before its Nth rename:
-# SIGKILL through the library's fault-injection hook, SIGTERM / SIGINT sent to itself.
+# A child process that replaces the preset "mine" and is stopped before its Nth rename
+# (SIGKILL, SIGTERM or SIGINT sent to itself; tests/killing.py).
 _INTERRUPTED_SAVE = textwrap.dedent("""
-    import os, signal, sys
+    import signal, sys
     import irmae_keras
-    from irmae_keras import staging
     import keras
+    from tests.killing import signal_at_rename
 
     mode, at, weights = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     keras.utils.set_random_seed(2)
     model = irmae_keras.build_autoencoder("shapes", latent_dim=4)
     model.save_weights(weights)  # the new weights, for the test to compare with
-    if mode != "KILL":
-        rename, calls = staging.replace_path, [0]
-
-        def interrupted(source, destination):
-            calls[0] += 1
-            if calls[0] == at:
-                os.kill(os.getpid(), getattr(signal, "SIG" + mode))
-            rename(source, destination)
-
-        staging.replace_path = interrupted
+    signal_at_rename(at, getattr(signal, "SIG" + mode))
     model.save_to_preset("mine", overwrite=True)
     print("finished")
 """)
@@ -256,8 +247,7 @@ def test_an_interrupted_save_leaves_the_old_or_the_new_preset_never_a_mix(mode, 
                                                                           keras_home):
     old = tiny_model(seed=1)
     old.save_to_preset("mine")
-    env = {**os.environ, "KERAS_HOME": str(keras_home), "PYTHONPATH": ROOT,
-           **({"IRMAE_KILL_AT_RENAME": str(at)} if mode == "KILL" else {})}
+    env = {**os.environ, "KERAS_HOME": str(keras_home), "PYTHONPATH": ROOT}
     weights = str(tmp_path / "new.weights.h5")
     result = subprocess.run([sys.executable, "-c", _INTERRUPTED_SAVE, mode, str(at), weights], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=300)

@@ -2,13 +2,14 @@
 
 Each case checks the one-line message, the exit code where a CLI is involved, and that
 files that existed before are byte-identical afterwards. The fault-injection tests kill
-real processes at every atomic rename (`IRMAE_KILL_AT_RENAME=N`) and check that the same
-command then finishes.
+real processes at every rename (`tests/killing.py`) and check that the same command then
+finishes.
 """
 
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -17,13 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export.atomic import READY_INFIX
-from export.atomic import RETIRED_INFIX
-from export.atomic import STAGING_INFIX
 from export.atomic import check_writable_dir
-from export.atomic import recover_staged_directory
 from export.errors import DataError
 from export.errors import UsageError
+from irmae_keras.staging import READY_INFIX
+from irmae_keras.staging import RETIRED_INFIX
+from irmae_keras.staging import STAGING_INFIX
+from irmae_keras.staging import recover_staged_directory
 from training import trainer
 from training.config import RunConfig
 from training.rundir import RunDir
@@ -178,15 +179,42 @@ class TestFinishedRuns:
 
 @pytest.mark.slow
 class TestFaultInjection:
-    """A real `training.fit` / `python -m export` killed (SIGKILL) just before each of its
-    atomic renames, then the same command again: it must finish with a loadable model
-    and a complete, verified export."""
+    """A real `training.fit` / `python -m export` killed (SIGKILL, by `tests/killing.py`)
+    just before each of its renames, then the same command again: it must finish with a
+    loadable model and a complete, verified export.
 
-    def _killed_then_finished(self, module, args, kill_at):
-        killed = _cli(module, args, env={"IRMAE_KILL_AT_RENAME": str(kill_at)})
-        again = _cli(module, args)
-        assert again.returncode == 0, (kill_at, killed.stderr[-2000:], again.stderr[-2000:])
-        return killed.returncode == -9
+    Only the killed run needs a process of its own; the same command again runs here, in
+    the test's interpreter, where TensorFlow is already loaded."""
+
+    def _killed(self, module, args, kill_at):
+        return _cli("tests.killing", [str(kill_at), module, *args])
+
+    def _at_every_rename(self, killed_run, finish):
+        """For kill_at = 1, 2, ...: `killed_run(kill_at)` (a process killed before its
+        kill_at-th rename), then `finish(kill_at)` (the same command here), until a run
+        finds no rename left to kill at and exits 0; returns how many were killed. Each
+        killed run starts while the previous one is finished here."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        kill_at = 1
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(killed_run, kill_at)
+            while True:
+                result = pending.result()
+                killed = result.returncode == -signal.SIGKILL
+                if killed:
+                    pending = pool.submit(killed_run, kill_at + 1)
+                else:
+                    assert result.returncode == 0, (kill_at, result.stderr[-2000:])
+                try:
+                    finish(kill_at)
+                except BaseException as error:
+                    error.add_note(f"the same command after a kill at rename {kill_at}; the killed "
+                                   f"run's stderr ends: {result.stderr[-2000:]}")
+                    raise
+                if not killed:
+                    return kill_at - 1
+                kill_at += 1
 
     def _check_finished(self, run):
         model = keras.models.load_model(run.model_path, safe_mode=True)
@@ -197,54 +225,53 @@ class TestFaultInjection:
                                                         (STAGING_INFIX, READY_INFIX, RETIRED_INFIX))]
         assert leftovers == []
 
-    def _in_pairs(self, cycle, first=1):
-        """Runs `cycle(kill_at)` for kill_at = first, first + 1, ... two at a time (the
-        processes spend much of their life importing TensorFlow on one core) until one
-        finds no rename left to kill at; returns how many were killed."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        killed, kill_at = 0, first
-        with ThreadPoolExecutor(2) as pool:
-            while True:
-                results = list(pool.map(cycle, (kill_at, kill_at + 1)))
-                killed += sum(results)
-                kill_at += 2
-                if not all(results):
-                    return killed
-
     def test_fit_survives_a_kill_at_every_rename(self, tmp_path):
-        def cycle(kill_at):
-            out = tmp_path / f"k{kill_at}"
+        from training import fit
+
+        def args(kill_at):
             # One epoch: every kind of write of a run happens in it (config, status, model,
             # backup weights and metadata, spectrum, figures); two would double the minutes.
-            args = [*TINY, "--epochs", "1", "--output-dir", str(out), "--run-name", "run", "--no-export"]
-            killed = self._killed_then_finished("training.fit", args, kill_at)
-            self._check_finished(RunDir(str(out / "run")))
-            return killed
+            return [*TINY, "--epochs", "1", "--output-dir", str(tmp_path / f"k{kill_at}"), "--run-name", "run",
+                    "--no-export"]
+
+        def finish(kill_at):
+            assert fit.main(args(kill_at)) == 0
+            self._check_finished(RunDir(str(tmp_path / f"k{kill_at}" / "run")))
 
         # config, status, model, backup weights and metadata, spectrum, two figures, status
-        assert self._in_pairs(cycle) >= 9
+        assert self._at_every_rename(lambda kill_at: self._killed("training.fit", args(kill_at), kill_at),
+                                     finish) >= 9
 
     def test_export_survives_a_kill_at_every_rename(self, tmp_path):
         import shutil
+
+        from export.__main__ import main as export_main
 
         config = RunConfig(dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16,
                            epochs=1, output_dir=str(tmp_path / "base"), run_name="run", export=True)
         base = trainer.train(config, quiet=True).run_dir
 
-        def cycle(kill_at):
-            run = RunDir(str(tmp_path / f"k{kill_at}" / "run"))
-            shutil.copytree(base, run.path)
-            killed = self._killed_then_finished("export", [run.path, "--overwrite", "--eval-size", "16"], kill_at)
+        def run_of(kill_at):
+            return RunDir(str(tmp_path / f"k{kill_at}" / "run"))
+
+        def args(kill_at):
+            return [run_of(kill_at).path, "--overwrite", "--eval-size", "16"]
+
+        def killed_run(kill_at):
+            shutil.copytree(base, run_of(kill_at).path)
+            return self._killed("export", args(kill_at), kill_at)
+
+        def finish(kill_at):
+            run = run_of(kill_at)
+            assert export_main(args(kill_at)) == 0
             with open(os.path.join(run.export_dir, "manifest.json")) as handle:
                 manifest = json.load(handle)
             assert all(os.path.exists(os.path.join(run.export_dir, a["path"])) for a in manifest["artifacts"])
             self._check_finished(run)
-            return killed
 
-        # staging -> ready, old export -> retired, ready -> export; the manifest is written
-        # inside the staging folder, so a kill there is a kill before the first rename.
-        assert self._in_pairs(cycle) == 3
+        # The manifest's rename inside the staging folder (a kill there leaves an incomplete
+        # staging folder), then the swap: staging -> ready, old export -> retired, ready -> export.
+        assert self._at_every_rename(killed_run, finish) == 4
 
 
 class TestExportIsComplete:

@@ -15,16 +15,9 @@ import keras
 import numpy as np
 
 from export.errors import UsageError
-from irmae_keras.utils import atomic_path
-from irmae_keras.utils import write_json_atomic
-
-
-
-
-def save_model_atomic(model, path):
-    """`model.save(path)` that never leaves a partial file at `path`."""
-    with atomic_path(path) as temp:
-        model.save(temp)
+from irmae_keras.staging import atomic_path
+from irmae_keras.staging import save_model_atomic
+from irmae_keras.staging import write_json_atomic
 
 
 def weights_are_finite(model):

@@ -32,10 +32,10 @@ import sys
 import time
 
 from export.atomic import check_writable_dir
-from export.atomic import recover_staged_directory
 from export.errors import UsageError
-from irmae_keras.utils import TEMP_PREFIX
-from irmae_keras.utils import write_json_atomic
+from irmae_keras.staging import TEMP_PREFIX
+from irmae_keras.staging import recover_staged_directory
+from irmae_keras.staging import write_json_atomic
 from training.config import RunConfig
 
 CONFIG_FILE = "config.json"
@@ -264,7 +264,7 @@ class RunDir:
         if not rows:
             return
         kept = [rows[0]] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) < epochs]
-        from irmae_keras.utils import atomic_path
+        from irmae_keras.staging import atomic_path
 
         with atomic_path(self.history_path) as temp:
             with open(temp, "w", newline="", encoding="utf-8") as handle:

@@ -317,7 +317,7 @@ def write_spectrum(model, config, run, eval_images):
     import irmae_keras
     from irmae_keras import plots
     from irmae_keras import sampling
-    from irmae_keras.utils import write_json_atomic
+    from irmae_keras.staging import write_json_atomic
 
     codes = encode_images(model, eval_images)
     spectrum = irmae_keras.singular_spectrum(codes)

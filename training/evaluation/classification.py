@@ -289,8 +289,8 @@ def markdown_table(document):
 
 
 def write_outputs(out, document):
-    from irmae_keras.utils import atomic_path
-    from irmae_keras.utils import write_json_atomic
+    from irmae_keras.staging import atomic_path
+    from irmae_keras.staging import write_json_atomic
 
     write_json_atomic(os.path.join(out, RESULTS_FILE), document)
     with atomic_path(os.path.join(out, TABLE_FILE)) as temp:

@@ -165,7 +165,7 @@ class Results:
     def write(self, out, document):
         """Writes the files, then evaluation.json (which names them), each atomically."""
         from irmae_keras import plots
-        from irmae_keras.utils import write_json_atomic
+        from irmae_keras.staging import write_json_atomic
 
         for name, grid in self.grids.items():
             plots.save_grid(grid, os.path.join(out, name))

@@ -12,7 +12,7 @@ from irmae_keras.paper import BATCH_SIZE
 from irmae_keras.paper import EPOCHS
 from irmae_keras.paper import PAPER_STEPS
 from irmae_keras.paper import SHAPES_TRAIN_IMAGES
-from irmae_keras.utils import atomic_path
+from irmae_keras.staging import atomic_path
 from training.provenance import hardware_text
 
 PAPER_RANKS = {"IRMAE l=2": 7, "IRMAE l=4": 4, "AE": 17, "AE+L2": 17, "AE+L1": 25}

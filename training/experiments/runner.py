@@ -35,7 +35,7 @@ def run_experiments(names, budget, runs_dir, out_root, report_path=REPORT):
 
 def run_experiment(name, budget, runs_dir, out_root):
     """Runs one experiment and writes its results directory; returns its document."""
-    from irmae_keras.utils import write_json_atomic
+    from irmae_keras.staging import write_json_atomic
 
     function, question = EXPERIMENTS[name]
     out_dir = os.path.join(out_root, name)
@@ -62,7 +62,7 @@ def run_experiment(name, budget, runs_dir, out_root):
         "notes": notes,
     }
     write_json_atomic(os.path.join(out_dir, "results.json"), document)
-    from irmae_keras.utils import atomic_path
+    from irmae_keras.staging import atomic_path
 
     with atomic_path(os.path.join(out_dir, "table.md")) as temp:
         with open(temp, "w", encoding="utf-8") as handle:
