@@ -120,6 +120,47 @@ def rank_from_spectrum(spectrum, threshold=RANK_THRESHOLD, method="threshold"):
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
+def spectrum_document(codes, reconstructions=None, images=None):
+    """What the spectrum of the eval codes says, as one JSON-ready dict: the one builder
+    of a run's `spectrum.json`, a preset's measured record and `evaluate`'s spectrum.
+
+    Args:
+        codes: array of shape `(examples, n)`: the eval codes (after the linear stack).
+        reconstructions: float array `(N, H, W, C)` or None: the codes decoded (clipped
+            to [0, 1]), given together with `images`.
+        images: float array of the same shape or None: the eval images the codes are of.
+
+    Returns:
+        dict with `singular_values` (n floats, `singular_spectrum`), `effective_rank`
+        (int, the 1 % threshold), `entropy_rank` (float), `threshold`, `num_codes`,
+        `latent_dim`; with images also `eval_mse` (of the reconstructions) and
+        `colour_kept` (`colour_kept`, None for grey images).
+
+    Example:
+    ```python
+    codes = model.encoder.predict(eval_images)
+    document = irmae_keras.analysis.spectrum_document(codes)
+    document["effective_rank"], document["singular_values"][:8]
+    ```
+    """
+    if (reconstructions is None) != (images is None):
+        raise ValueError("`reconstructions` and `images` go together: pass both or neither.")
+    codes = as_codes(codes)
+    spectrum = singular_spectrum(codes)
+    document = {
+        "singular_values": [float(v) for v in spectrum],
+        "effective_rank": rank_from_spectrum(spectrum, RANK_THRESHOLD),
+        "entropy_rank": rank_from_spectrum(spectrum, RANK_THRESHOLD, method="entropy"),
+        "threshold": RANK_THRESHOLD,
+        "num_codes": int(codes.shape[0]),
+        "latent_dim": int(codes.shape[1]),
+    }
+    if images is not None:
+        document["eval_mse"] = float(np.mean((np.asarray(reconstructions) - np.asarray(images)) ** 2))
+        document["colour_kept"] = colour_kept(reconstructions, images)
+    return document
+
+
 # Reconstructions that keep less than this share of the images' colour read as grey.
 GREY_COLOUR_KEPT = 0.25
 

@@ -44,7 +44,6 @@ import shutil
 import stat
 
 import keras
-import numpy as np
 
 from irmae_keras import staging
 from irmae_keras.api_export import irmae_export
@@ -327,20 +326,16 @@ def measure(model, images, batch_size=500):
         dict with `effective_rank`, `entropy_rank`, `eval_mse`, `eval_images`,
         `colour_kept` (None for grey images).
     """
-    from irmae_keras import analysis
     from irmae_keras import sampling
+    from irmae_keras.analysis import spectrum_document
     from irmae_keras.utils import map_in_batches
 
     codes = map_in_batches(lambda x: model.encoder(x, training=False), images, batch_size)
     codes = codes.astype("float64")
-    reconstructions = sampling.decode(model, codes)
-    return {
-        "effective_rank": analysis.effective_rank(codes),
-        "entropy_rank": analysis.effective_rank(codes, method="entropy"),
-        "eval_mse": float(np.mean((reconstructions - images) ** 2)),
-        "eval_images": int(len(images)),
-        "colour_kept": analysis.colour_kept(reconstructions, images),
-    }
+    document = spectrum_document(codes, sampling.decode(model, codes), images)
+    return {"effective_rank": document["effective_rank"], "entropy_rank": document["entropy_rank"],
+            "eval_mse": document["eval_mse"], "eval_images": document["num_codes"],
+            "colour_kept": document["colour_kept"]}
 
 
 # ------------------------------------------------------------------- listing

@@ -1,9 +1,13 @@
+import json
+
 import numpy as np
 import pytest
 
 import irmae_keras
 from irmae_keras.analysis import code_pca
+from irmae_keras.analysis import colour_kept
 from irmae_keras.analysis import rank_from_spectrum
+from irmae_keras.analysis import spectrum_document
 from tests.helpers import codes_of_rank
 
 
@@ -75,3 +79,32 @@ def test_rank_from_spectrum_equals_effective_rank(method):
     spectrum = irmae_keras.singular_spectrum(codes)
     assert rank_from_spectrum(spectrum, 0.01, method) == irmae_keras.effective_rank(codes, 0.01, method)
     assert rank_from_spectrum(spectrum, 0.5, method) == irmae_keras.effective_rank(codes, 0.5, method)
+
+
+class TestSpectrumDocument:
+    def test_the_codes_numbers(self):
+        codes = codes_of_rank(3, n=6, noise=1e-4)
+        document = spectrum_document(codes)
+        assert sorted(document) == ["effective_rank", "entropy_rank", "latent_dim", "num_codes",
+                                    "singular_values", "threshold"]
+        assert document["singular_values"] == [float(v) for v in irmae_keras.singular_spectrum(codes)]
+        assert all(type(v) is float for v in document["singular_values"])
+        assert document["effective_rank"] == 3 and type(document["effective_rank"]) is int
+        assert document["entropy_rank"] == irmae_keras.effective_rank(codes, method="entropy")
+        assert (document["threshold"], document["num_codes"], document["latent_dim"]) == (0.01, len(codes), 6)
+        json.dumps(document, allow_nan=False)  # what spectrum.json and evaluation.json hold
+
+    def test_with_the_images_it_adds_the_reconstruction_error_and_the_colour_kept(self):
+        rng = np.random.default_rng(0)
+        images = rng.uniform(size=(4, 2, 2, 3)).astype("float32")
+        reconstructions = np.clip(images + 0.1, 0, 1)
+        document = spectrum_document(codes_of_rank(2, n=3), reconstructions, images)
+        assert document["eval_mse"] == pytest.approx(float(np.mean((reconstructions - images) ** 2)))
+        assert type(document["eval_mse"]) is float
+        assert document["colour_kept"] == colour_kept(reconstructions, images)
+        grey = spectrum_document(codes_of_rank(2, n=3), images[..., :1], images[..., :1])
+        assert (grey["eval_mse"], grey["colour_kept"]) == (0.0, None)
+
+    def test_reconstructions_without_images_are_refused(self):
+        with pytest.raises(ValueError, match="`reconstructions` and `images` go together"):
+            spectrum_document(np.eye(3), reconstructions=np.zeros((3, 2, 2, 1)))

@@ -20,7 +20,6 @@ from export.errors import UsageError
 from export.verify import EXPORT_EVAL_IMAGES
 from export.verify import PARITY_BATCHES
 from irmae_keras.paper import ADAM_EPSILON
-from irmae_keras.paper import RANK_THRESHOLD
 from training.data.registry import intrinsic_dimension
 from training.rundir import RunDir
 
@@ -312,29 +311,16 @@ def encode_images(model, images, batch_size=500):
 def write_spectrum(model, config, run, eval_images):
     """Prints and saves the spectrum and effective rank of the eval codes, and
     the figures. Returns the spectrum document."""
-    import numpy as np
-
-    import irmae_keras
     from irmae_keras import plots
     from irmae_keras import sampling
+    from irmae_keras.analysis import spectrum_document
     from irmae_keras.staging import write_json_atomic
 
     codes = encode_images(model, eval_images)
-    spectrum = irmae_keras.singular_spectrum(codes)
-    rank = irmae_keras.effective_rank(codes)
-    entropy = irmae_keras.effective_rank(codes, method="entropy")
     reconstructions = sampling.decode(model, codes)  # the codes decoded, clipped to [0, 1]
-    document = {
-        "singular_values": [float(v) for v in spectrum],
-        "effective_rank": rank,
-        "entropy_rank": entropy,
-        "threshold": RANK_THRESHOLD,
-        "num_codes": int(len(codes)),
-        "latent_dim": int(codes.shape[1]),
-        "eval_mse": float(np.mean((reconstructions - eval_images) ** 2)),
-        "intrinsic_dimension": intrinsic_dimension(config.dataset),
-        "colour_kept": irmae_keras.analysis.colour_kept(reconstructions, eval_images),
-    }
+    document = dict(spectrum_document(codes, reconstructions, eval_images),
+                    intrinsic_dimension=intrinsic_dimension(config.dataset))
+    spectrum, rank, entropy = document["singular_values"], document["effective_rank"], document["entropy_rank"]
     write_json_atomic(run.spectrum_path, document)
     plots.plot_spectrum(
         {config.run_name: spectrum},

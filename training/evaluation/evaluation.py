@@ -177,24 +177,11 @@ class Results:
         write_json_atomic(os.path.join(out, RESULTS_FILE), document)
 
 
-def _spectrum_numbers(codes):
-    from irmae_keras import analysis
-
-    spectrum = analysis.singular_spectrum(codes)
-    return {
-        "singular_values": [float(v) for v in spectrum],
-        "effective_rank": analysis.rank_from_spectrum(spectrum, RANK_THRESHOLD),
-        "entropy_rank": analysis.rank_from_spectrum(spectrum, RANK_THRESHOLD, method="entropy"),
-        "threshold": RANK_THRESHOLD,
-        "num_codes": int(len(codes)),
-        "latent_dim": int(codes.shape[1]),
-    }
-
-
 def spectrum_task(run, settings, results):
     from irmae_keras import plots
+    from irmae_keras.analysis import spectrum_document
 
-    entry = dict(_spectrum_numbers(run.codes), intrinsic_dimension=intrinsic_dimension(run.config),
+    entry = dict(spectrum_document(run.codes), intrinsic_dimension=intrinsic_dimension(run.config),
                  figure="spectrum.png")
     config = run.config
     results.figures["spectrum.png"] = plots.spectrum_figure(
@@ -444,10 +431,11 @@ def fid_task(run, settings, results, samplers, extractor):
 def compare_spectra(runs, results):
     """Overlays the spectra of several runs (paper Fig. 2) as spectrum_compare.png."""
     from irmae_keras import plots
+    from irmae_keras.analysis import spectrum_document
 
     spectra, rows = {}, []
     for run in runs:
-        numbers = _spectrum_numbers(run.codes)
+        numbers = spectrum_document(run.codes)
         spectra[f"{run_label(run.config)}: rank {numbers['effective_rank']}"] = numbers["singular_values"]
         rows.append({"run_dir": os.path.abspath(run.run_dir), "run_name": run.config.run_name,
                      "dataset": run.config.dataset, "model": run.config.model,
