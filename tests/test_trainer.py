@@ -404,7 +404,71 @@ class TestSpectrumSummary:
         assert analysis.colour_kept(grey, images) == 0.0
 
 
-class TestDefaultRunNames:
+# Committed results (docs/results/), the README and users' run directories are keyed by
+# these names: a change of naming must leave every one of them as it is.
+DEFAULT_NAMES = [
+    ({}, "shapes-irmae-l2-n32-s0"),
+    ({"model": "ae"}, "shapes-ae-l0-n32-s0"),
+    ({"model": "vae", "seed": 2}, "shapes-vae-l0-n32-s2"),
+    ({"train_size": 20000, "eval_size": 2000, "epochs": 10}, "shapes-irmae-l2-n32-s0-train20000-eval2000-ep10"),
+    ({"dataset": "digits"}, "digits-irmae-l8-n128-s0"),
+    ({"dataset": "mnist", "model": "ae_l2"}, "mnist-ae_l2-l0-n128-s0"),
+    ({"dataset": "celeb_a", "latent_dim": 64, "linear_layers": 4}, "celeb_a-irmae-l4-n64-s0"),
+    ({"optimizer": "sgd", "lr": 0.001, "batch_size": 64, "steps_per_epoch": 10},
+     "shapes-irmae-l2-n32-s0-spe10-b64-lr0.001-sgd"),
+    ({"optimizer": "adam-keras", "lr": 1e12}, "shapes-irmae-l2-n32-s0-lr1e12-adam-keras"),
+    ({"lr": 3e-05, "epochs": 1}, "shapes-irmae-l2-n32-s0-ep1-lr3e-05"),
+    # Model settings are not in a default name (the experiments' names carry them).
+    ({"init_scale": 0.3, "tying": "shared", "freeze_stack": True}, "shapes-irmae-l2-n32-s0"),
+]
+EXPERIMENT_NAMES = [
+    (("paper", "shapes", "irmae", 0, {}), "shapes-irmae-l2-n32-s0-paper"),
+    (("paper", "shapes", "ae", 0, {}), "shapes-ae-l0-n32-s0-paper"),
+    (("cpu", "shapes", "irmae", 0, {}), "shapes-irmae-l2-n32-s0-cpu"),
+    (("cpu", "shapes", "ae", 1, {}), "shapes-ae-l0-n32-s1-cpu"),
+    (("cpu", "shapes", "vae", 0, {"latent_dim": 4}), "shapes-vae-l0-n4-s0-cpu"),
+    (("cpu", "digits", "irmae", 0, {}), "digits-irmae-l8-n128-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"init_scale": 0.3}), "shapes-irmae-l2-n32-init0.3-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"init_scale": 3.0}), "shapes-irmae-l2-n32-init3-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"stack_initializer": "glorot_uniform"}),
+     "shapes-irmae-l2-n32-glorot_uniform-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"tying": "transpose"}), "shapes-irmae-l2-n32-transpose-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"freeze_stack": True}), "shapes-irmae-l2-n32-frozen-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"stack_activation": "relu"}), "shapes-irmae-l2-n32-relu-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"optimizer": "sgd", "lr": 1.0}), "shapes-irmae-l2-n32-sgd1-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"optimizer": "adam", "lr": 0.003}), "shapes-irmae-l2-n32-adam0.003-s0-cpu"),
+    (("cpu", "shapes", "irmae", 0, {"optimizer": "rmsprop", "lr": 3e-05, "size": "sweep"}),
+     "shapes-irmae-l2-n32-rmsprop3e-05-s0-epochs3-trainsize5000-cpu"),
+    (("cpu", "shapes", "ae", 0, {"size": "long_run"}), "shapes-ae-l0-n32-s0-epochs20-trainsize50000-cpu"),
+    (("cpu", "shapes", "irmae", 1, {"stack_initializer": "orthogonal", "tying": "shared", "freeze_stack": True,
+                                    "stack_activation": "tanh", "optimizer": "adam-keras", "linear_layers": 4}),
+     "shapes-irmae-l4-n32-orthogonal-shared-frozen-tanh-adam-keras0.0001-s1-cpu"),
+    (("smoke", "shapes", "irmae", 0, {}), "shapes-irmae-l2-n8-s0-smoke"),
+    (("smoke", "digits", "ae", 0, {}), "digits-ae-l0-n16-s0-smoke"),
+]
+
+
+class TestRunNames:
+    @pytest.mark.parametrize("settings, name", DEFAULT_NAMES)
+    def test_default_names_are_pinned(self, settings, name):
+        assert RunConfig(**settings).resolved().run_name == name
+
+    @pytest.mark.parametrize("trial, name", EXPERIMENT_NAMES)
+    def test_experiment_names_are_pinned(self, trial, name):
+        from training.experiments import budgets
+
+        budget, dataset, model, seed, settings = trial
+        settings = dict(settings)
+        if "size" in settings:
+            settings["size"] = getattr(budgets.BUDGETS[budget], settings["size"])
+        assert budgets.make_config(budgets.BUDGETS[budget], dataset, model, seed=seed, **settings).run_name == name
+
+    def test_the_two_kinds_share_their_stem_and_seed(self):
+        config = RunConfig(model="ae", latent_dim=7, seed=3).resolved()
+        assert config.default_run_name() == "shapes-ae-l0-n7-s3"
+        assert config.experiment_run_name("cpu") == "shapes-ae-l0-n7-s3-cpu"
+        assert config.experiment_run_name("cpu", {"train_size": 10, "epochs": 1}) == "shapes-ae-l0-n7-s3-epochs1-trainsize10-cpu"
+
     def test_the_quickstart_and_the_paper_run_get_different_names(self):
         quickstart = RunConfig(train_size=20000, eval_size=2000, epochs=10).resolved().run_name
         paper = RunConfig().resolved().run_name

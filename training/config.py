@@ -34,6 +34,9 @@ ARCHITECTURES = tuple(paper.IMAGE_SHAPES)
 # Budget settings that make a default run name of their own when not the paper's.
 RUN_NAME_TAGS = (("train_size", "train"), ("eval_size", "eval"), ("epochs", "ep"),
                  ("steps_per_epoch", "spe"), ("batch_size", "b"), ("lr", "lr"), ("optimizer", ""))
+# Model settings an experiment's run name tags when not the default: field → its part.
+EXPERIMENT_NAME_PARTS = (("init_scale", lambda value: name_part("init", value)), ("stack_initializer", str),
+                         ("tying", str), ("freeze_stack", lambda value: "frozen"), ("stack_activation", str))
 # Longest --run-name in bytes: the lock and swap names beside it add up to 20 to the
 # file system's 255.
 MAX_RUN_NAME_BYTES = 200
@@ -101,19 +104,53 @@ class RunConfig:
         config.validate()
         return config
 
+    # ------------------------------------------------------------- run names
+    # Two kinds of run name, built from the same parts (each rule below is written once):
+    # a run's default name tags the training settings that differ from the paper's; an
+    # experiment's names the model settings it varies and its budget, which stands for
+    # the training settings. Neither can become the other without renaming the runs that
+    # committed results and the README are keyed by.
+
     def default_run_name(self):
         """`DATASET-MODEL-lL-nN-sSEED`, then each training-budget setting that differs
         from the paper's (`-train20000-eval2000-ep10`), so that runs of other settings
         never share a default name (the quickstart's and the paper's, say). A folder's
         DATASET is `folder-NAME-HASH`: another image folder is another run."""
+        parts = [self._name_stem(), name_part("s", self.seed)]
+        parts += [name_part(tag, getattr(self, field)) for field, tag in RUN_NAME_TAGS if self._is_not_default(field)]
+        return "-".join(parts)
+
+    def experiment_run_name(self, budget, size=None):
+        """An experiment's run name: `DATASET-MODEL-lL-nN`, each model setting that
+        differs from the default and the optimizer with its learning rate when either
+        does (`-init0.3`, `-frozen`, `-sgd1`), `-sSEED`, the settings of a run smaller
+        than its budget's (`-epochs3-trainsize5000`, sorted), then the budget's name:
+        `shapes-irmae-l2-n32-init0.3-s0-cpu`. A run one experiment trained is reused by
+        another that asks for the same settings.
+
+        Args:
+            budget: str. The budget's name (`cpu`, `paper`, ...).
+            size: dict or None. The training settings that make this run smaller than
+                the budget's runs (the optimizer sweep's); a sized run never shares a
+                name with the full-size run of the same settings.
+        """
+        parts = [self._name_stem()]
+        parts += [part(getattr(self, field)) for field, part in EXPERIMENT_NAME_PARTS if self._is_not_default(field)]
+        if self._is_not_default("optimizer") or self._is_not_default("lr"):
+            parts.append(name_part(self.optimizer, self.lr))
+        parts.append(name_part("s", self.seed))
+        parts += [name_part(key.replace("_", ""), value) for key, value in sorted((size or {}).items())]
+        parts.append(budget)
+        return "-".join(parts)
+
+    def _name_stem(self):
+        """What every run name starts with: `DATASET-MODEL-lL-nN` (`ld` before the depth
+        is resolved)."""
         depth = self.linear_layers if self.linear_layers is not None else "d"
-        name = f"{self.data_name()}-{self.model}-l{depth}-n{self.latent_dim}-s{self.seed}"
-        paper = RunConfig()
-        for field, tag in RUN_NAME_TAGS:
-            value = getattr(self, field)
-            if value != getattr(paper, field):
-                name += f"-{tag}{value:g}".replace("+", "") if isinstance(value, float) else f"-{tag}{value}"
-        return name
+        return "-".join([self.data_name(), self.model, name_part("l", depth), name_part("n", self.latent_dim)])
+
+    def _is_not_default(self, field):
+        return getattr(self, field) != getattr(RunConfig, field)
 
     def data_name(self):
         """The data part of the default run name: the dataset, and for a folder its base
@@ -245,6 +282,12 @@ class RunConfig:
             "git_commit": git_commit(),
             "hardware": hardware(),
         }
+
+
+def name_part(tag, value):
+    """How a setting is spelled in a run name: its tag, then its value (a float as `%g`
+    without a `+`: `lr1e12`, `init0.3`, `sgd1`)."""
+    return f"{tag}{value:g}".replace("+", "") if isinstance(value, float) else f"{tag}{value}"
 
 
 def hardware():

@@ -2,7 +2,6 @@
 
 import dataclasses
 
-from irmae_keras.paper import LEARNING_RATE
 from training.config import RunConfig
 
 
@@ -106,33 +105,11 @@ class Trial:
     group: str = ""
 
 
-def _name(config):
-    """A run name that encodes every setting that differs between experiments."""
-    parts = [config.dataset, config.model, f"l{config.linear_layers}", f"n{config.latent_dim}"]
-    if config.init_scale != 1.0:
-        parts.append(f"init{config.init_scale:g}")
-    if config.stack_initializer:
-        parts.append(config.stack_initializer)
-    if config.tying != "none":
-        parts.append(config.tying)
-    if config.freeze_stack:
-        parts.append("frozen")
-    if config.stack_activation:
-        parts.append(config.stack_activation)
-    if config.optimizer != "adam" or config.lr != LEARNING_RATE:
-        parts.append(f"{config.optimizer}{config.lr:g}")
-    parts.append(f"s{config.seed}")
-    return "-".join(parts)
-
-
 def make_config(budget, dataset, model="irmae", seed=0, size=None, **settings):
-    """A RunConfig for `dataset` at `budget`, with an experiment-specific run name."""
+    """A RunConfig for `dataset` at `budget`, named by `RunConfig.experiment_run_name`."""
     base = dict(getattr(budget, dataset))
     base.update(size or {})
     base.update(settings)
     config = RunConfig(dataset=dataset, model=model, seed=seed, export=False, **base)
     config = dataclasses.replace(config, run_name="x").resolved()
-    # A run of another size (the optimizer sweep's) must not share a name with, and so be
-    # reused as, the full-size run of the same settings.
-    sized = "".join(f"-{key.replace('_', '')}{value}" for key, value in sorted((size or {}).items()))
-    return dataclasses.replace(config, run_name=f"{_name(config)}{sized}-{budget.name}")
+    return dataclasses.replace(config, run_name=config.experiment_run_name(budget.name, size))
