@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import call_main
 from tests.helpers import random_images
 from training import trainer
 from training.config import RunConfig
@@ -40,13 +41,13 @@ def _history(run_dir):
         return list(csv.DictReader(handle))
 
 
-def _cli(args, env=None, timeout=600):
-    """Runs `python -m training.fit` in a fresh process (graph mode, as users do)."""
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
-        capture_output=True, text=True, timeout=timeout,
-    )
+def _fit(args, capsys):
+    """`python -m training.fit ARGS` in this process, where TensorFlow is loaded already:
+    (exit code, stdout, stderr). A test that needs a process of its own (to kill it)
+    starts one; the same command after it runs here."""
+    from training import fit
+
+    return call_main(fit.main, args, "training.fit", capsys)
 
 
 @pytest.fixture(autouse=True)
@@ -319,7 +320,7 @@ def test_multi_worker_training_on_two_local_processes(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path):
+def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path, capsys):
     args = ["--train-size", "256", "--eval-size", "32", "-n", "4", "--batch-size", "16",
             "--epochs", "6", "--quiet", "--no-export", "--output-dir", str(tmp_path), "--run-name", "r"]
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
@@ -337,43 +338,43 @@ def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path):
     assert 2 <= killed_at < 6
     keras.models.load_model(tmp_path / "r" / "model.keras")  # never half-written
 
-    result = _cli(args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"resuming {tmp_path / 'r'} after epoch {killed_at} of 6" in result.stdout
+    code, out, err = _fit(args, capsys)
+    assert code == 0, err[-3000:]
+    assert f"resuming {tmp_path / 'r'} after epoch {killed_at} of 6" in out
     assert [row["epoch"] for row in _history(str(tmp_path / "r"))] == [str(e) for e in range(6)]
     assert json.loads((tmp_path / "r" / "status.json").read_text())["state"] == "complete"
     assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(".tmp-")]
 
 
-@pytest.mark.slow  # spawns processes or trains and exports end to end
 class TestCommandLine:
-    def test_bad_flag_is_one_line_exit_2_and_writes_nothing(self, tmp_path):
-        result = _cli(["--model", "vae", "-l", "4", "--output-dir", str(tmp_path)])
-        assert result.returncode == 2
-        assert result.stderr.strip().splitlines() == [
+    def test_bad_flag_is_one_line_exit_2_and_writes_nothing(self, tmp_path, capsys):
+        code, _, err = _fit(["--model", "vae", "-l", "4", "--output-dir", str(tmp_path)], capsys)
+        assert code == 2
+        assert err.strip().splitlines() == [
             "training.fit: error: --model vae has no linear layers: -l/--linear-layers must be 0, "
             "got 4 (use --model irmae for a linear stack)."
         ]
         assert os.listdir(tmp_path) == []
 
-    def test_unknown_flag(self, tmp_path):
-        result = _cli(["--frobnicate"])
-        assert result.returncode == 2
-        assert len(result.stderr.strip().splitlines()) == 1
-        assert "unrecognized arguments: --frobnicate" in result.stderr
+    def test_unknown_flag(self, tmp_path, capsys):
+        code, _, err = _fit(["--frobnicate"], capsys)
+        assert code == 2
+        assert len(err.strip().splitlines()) == 1
+        assert "unrecognized arguments: --frobnicate" in err
 
     @pytest.mark.slow
-    def test_cli_trains_and_prints_the_effective_rank(self, tmp_path):
-        result = _cli(TINY + ["--output-dir", str(tmp_path), "--no-export"])
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert "effective rank:" in result.stdout
-        assert f"run directory: {tmp_path / 'shapes-irmae-l2-n4-s0'}" in result.stdout
+    def test_cli_trains_and_prints_the_effective_rank(self, tmp_path, capsys):
+        code, out, err = _fit(TINY + ["--output-dir", str(tmp_path), "--no-export"], capsys)
+        assert code == 0, err[-3000:]
+        assert "effective rank:" in out
+        assert f"run directory: {tmp_path / 'shapes-irmae-l2-n4-s0'}" in out
 
     @pytest.mark.slow
-    def test_diverging_cli_run_exits_1_with_one_line(self, tmp_path):
-        result = _cli(TINY + ["--output-dir", str(tmp_path), "--no-export", "--optimizer", "sgd", "--lr", "1e12"])
-        assert result.returncode == 1, result.stderr[-2000:]
-        last = result.stderr.strip().splitlines()[-1]
+    def test_diverging_cli_run_exits_1_with_one_line(self, tmp_path, capsys):
+        code, _, err = _fit(TINY + ["--output-dir", str(tmp_path), "--no-export", "--optimizer", "sgd", "--lr", "1e12"],
+                            capsys)
+        assert code == 1, err[-2000:]
+        last = err.strip().splitlines()[-1]
         assert last.startswith("training.fit: error: training stopped in epoch 1: the loss became NaN")
 
 
@@ -632,7 +633,7 @@ class TestAnotherFolderIsAnotherRun:
 
 class TestInterruptionsAreOneLine:
     @pytest.mark.slow
-    def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(self, tmp_path):
+    def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(self, tmp_path, capsys):
         args = ["--train-size", "128", "--eval-size", "32", "-n", "4", "--batch-size", "16",
                 "--epochs", "4", "--quiet", "--no-export", "--output-dir", str(tmp_path), "--run-name", "r"]
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
@@ -648,8 +649,8 @@ class TestInterruptionsAreOneLine:
         assert "Traceback" not in stderr
         assert stderr.strip().splitlines()[-1] == (
             "training.fit: interrupted: run the same command again to resume (finished work is kept).")
-        result = _cli(args)
-        assert result.returncode == 0, result.stderr[-2000:]
+        code, _, err = _fit(args, capsys)
+        assert code == 0, err[-2000:]
         assert [row["epoch"] for row in _history(str(tmp_path / "r"))] == ["0", "1", "2", "3"]
 
     @pytest.mark.slow
