@@ -23,12 +23,17 @@ def signal_at_rename(n, signum=signal.SIGKILL):
     KeyboardInterrupt) interrupts it before that rename happens.
     """
     calls = [0]
+    if signum == signal.SIGINT:
+        # Ctrl-C as in a terminal, even where SIGINT came ignored (a job started with &).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def interrupted(rename):
         def call(*args, **kwargs):
             calls[0] += 1
             if calls[0] == n:
-                os.kill(os.getpid(), signum)
+                # In this thread and handled before it returns (os.kill may hand the signal
+                # to another of TensorFlow's threads, and the rename would happen first).
+                signal.raise_signal(signum)
             return rename(*args, **kwargs)
 
         return call
