@@ -6,12 +6,10 @@ real processes at every rename (`tests/killing.py`) and check that the same comm
 finishes.
 """
 
-import hashlib
 import json
 import os
+import re
 import signal
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -25,41 +23,30 @@ from irmae_keras.staging import READY_INFIX
 from irmae_keras.staging import RETIRED_INFIX
 from irmae_keras.staging import STAGING_INFIX
 from irmae_keras.staging import recover_staged_directory
+from tests.helpers import assert_unchanged
+from tests.helpers import call_main
+from tests.helpers import make_run
+from tests.helpers import run_cli
+from tests.helpers import snapshot
+from tests.helpers import tiny_config
+from tests.helpers import within_seconds
+from training import rundir
 from training import trainer
 from training.config import RunConfig
 from training.rundir import RunDir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train-size", "64", "--eval-size", "32", "-n", "4", "--batch-size", "16", "--quiet"]
 
 
-def snapshot(root):
-    """sha256 of every file under `root`, by relative path."""
-    digests = {}
-    for directory, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(directory, name)
-            with open(path, "rb") as handle:
-                digests[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
-    return digests
-
-
-def _cli(module, args, env=None, timeout=600):
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+def _tiny_run_config(tmp_path):
+    """The config of a tiny one-epoch run at tmp_path/run, resolved."""
+    return tiny_config(tmp_path, eval_size=32, epochs=1).resolved()
 
 
 def _fake_finished_run(tmp_path, model_bytes=b"not a zip"):
-    config = RunConfig(dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16,
-                       epochs=1, output_dir=str(tmp_path), run_name="run", export=False).resolved()
-    run = RunDir.of(config)
-    os.makedirs(run.path)
-    run.write_config(config)
+    run = make_run(tmp_path / "run", model_bytes=model_bytes, eval_size=32, epochs=1)
     run.write_status(state="complete", exported=False)
-    with open(run.model_path, "wb") as handle:
-        handle.write(model_bytes)
-    return config, run
+    return _tiny_run_config(tmp_path), run
 
 
 class TestLock:
@@ -80,8 +67,8 @@ class TestLock:
     def test_fit_on_a_locked_run_exits_2_and_writes_nothing(self, tmp_path):
         run = RunDir(str(tmp_path / "run"))
         with run.lock():
-            result = _cli("training.fit", [*TINY, "--epochs", "1", "--output-dir", str(tmp_path),
-                                           "--run-name", "run", "--no-export"])
+            result = run_cli("training.fit", *TINY, "--epochs", "1", "--output-dir", tmp_path,
+                             "--run-name", "run", "--no-export")
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and "is in use by process" in result.stderr
         assert not os.path.exists(run.path)
@@ -137,15 +124,13 @@ class TestOutputChecks:
             check_writable_dir("/proc/irmae", "--out")
 
     def test_fit_with_an_output_dir_under_a_file_exits_2_before_any_work(self, tmp_path, capsys):
-        from export.errors import run_cli
         from training import fit
 
         (tmp_path / "f").write_text("x")
-        with pytest.raises(SystemExit) as exit_info:
-            run_cli(fit.main, [*TINY, "--epochs", "1", "--output-dir", str(tmp_path / "f" / "runs")],
-                    prog="training.fit")
-        assert exit_info.value.code == 2
-        assert capsys.readouterr().err.count("\n") == 1
+        code, _, err = call_main(fit.main, [*TINY, "--epochs", "1", "--output-dir", tmp_path / "f" / "runs"],
+                                 "training.fit", capsys)
+        assert code == 2
+        assert err.count("\n") == 1
         assert (tmp_path / "f").read_text() == "x"
 
 
@@ -153,9 +138,9 @@ class TestFinishedRuns:
     def test_a_corrupt_model_in_a_finished_run_is_one_line_and_kept(self, tmp_path):
         config, run = _fake_finished_run(tmp_path)
         before = snapshot(run.path)
-        with pytest.raises(UsageError, match=r"cannot load .*model\.keras: not a \.keras archive"):
+        with pytest.raises(UsageError, match=rf"cannot load {re.escape(run.model_path)}: not a \.keras archive"):
             trainer.train(config)
-        assert snapshot(run.path) == before
+        assert_unchanged(run.path, before)
 
     def test_overwrite_checks_every_image_before_the_old_run_goes(self, tmp_path):
         images = tmp_path / "images"
@@ -170,11 +155,12 @@ class TestFinishedRuns:
                            export=False).resolved()
         run = RunDir.of(config)
         os.makedirs(run.path)
-        (tmp_path / "run" / "model.keras").write_bytes(b"the old model")
+        with open(run.model_path, "wb") as handle:
+            handle.write(b"the old model")
         before = snapshot(run.path)
         with pytest.raises(DataError, match=r"cannot read image .*3\.jpg"):
             trainer.train(config, overwrite=True)
-        assert snapshot(run.path) == before
+        assert_unchanged(run.path, before)
 
 
 @pytest.mark.slow
@@ -187,7 +173,7 @@ class TestFaultInjection:
     the test's interpreter, where TensorFlow is already loaded."""
 
     def _killed(self, module, args, kill_at):
-        return _cli("tests.killing", [str(kill_at), module, *args])
+        return run_cli("tests.killing", kill_at, module, *args)
 
     def _at_every_rename(self, killed_run, finish):
         """For kill_at = 1, 2, ...: `killed_run(kill_at)` (a process killed before its
@@ -305,26 +291,22 @@ class TestEveryCliRefusesABadOutput:
     ])
     def test_an_out_under_a_file_is_one_line_and_touches_nothing(self, fake_run, tmp_path, capsys,
                                                                  module, extra):
-        from export.errors import run_cli
-
         if module == "export":
             from export.__main__ import main
         else:
             main = __import__(f"training.{module}", fromlist=["main"]).main
-        before = snapshot(str(tmp_path))
-        with pytest.raises(SystemExit) as exit_info:
-            run_cli(main, [fake_run.path, *extra, "--out", str(tmp_path / "a-file" / "out")], prog=module)
-        err = capsys.readouterr().err
-        assert exit_info.value.code == 2 and err.count("\n") == 1
+        before = snapshot(tmp_path)
+        code, _, err = call_main(main, [fake_run.path, *extra, "--out", tmp_path / "a-file" / "out"], module, capsys)
+        assert code == 2 and err.count("\n") == 1
         assert "lies under" in err and "which is a file" in err
-        assert snapshot(str(tmp_path)) == before
+        assert_unchanged(tmp_path, before)
 
     def test_a_finished_run_whose_model_holds_a_lambda_is_refused_in_one_line(self, tmp_path):
         lambda_model = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)])
         path = tmp_path / "m.keras"
         lambda_model.save(path)
         config, run = _fake_finished_run(tmp_path, model_bytes=path.read_bytes())
-        with pytest.raises(UsageError, match=r"cannot load .*model\.keras as a Keras model: .*"):
+        with pytest.raises(UsageError, match=rf"cannot load {re.escape(run.model_path)} as a Keras model: .*"):
             trainer.train(config)
 
 
@@ -339,15 +321,20 @@ class TestLinksAndSpecialFiles:
         path.mkdir()
         (path / ".tmp-precious").write_text("mine")
         (path / "epoch-0001.weights.h5").write_text("mine")
-        (path / "history.csv").write_text("mine")
+        (path / os.path.basename(RunDir(str(path)).history_path)).write_text("mine")
         return path
 
-    @pytest.mark.parametrize("name", ["backup", "figures", "logs", "export", "evaluation",
-                                      "history.csv", "status.json", "spectrum.json", "config.json",
-                                      "logs/train"])
-    def test_a_link_in_a_run_is_refused_before_anything_is_touched(self, tmp_path, outside, name):
+    @pytest.mark.parametrize("where", [
+        lambda run: run.backup_dir, lambda run: run.figures_dir, lambda run: run.logs_dir,
+        lambda run: run.export_dir, lambda run: run.file(rundir.EVALUATION_DIR),
+        lambda run: run.history_path, lambda run: run.status_path, lambda run: run.spectrum_path,
+        lambda run: run.config_path, lambda run: os.path.join(run.logs_dir, "train"),
+    ], ids=["backup", "figures", "logs", "export", "evaluation", "history", "status", "spectrum",
+            "config", "logs-train"])
+    def test_a_link_in_a_run_is_refused_before_anything_is_touched(self, tmp_path, outside, where):
         config, run = _fake_finished_run(tmp_path)
-        link = os.path.join(run.path, name)
+        link = where(run)
+        name = os.path.basename(link)
         if name.endswith(".json"):
             target = str(outside / name)
             if os.path.exists(link):
@@ -355,34 +342,33 @@ class TestLinksAndSpecialFiles:
             else:
                 (outside / name).write_text("{}")
         else:
-            target = str(outside / "history.csv") if name.endswith(".csv") else str(outside)
+            target = str(RunDir(str(outside)).history_path) if link == run.history_path else str(outside)
         os.makedirs(os.path.dirname(link), exist_ok=True)
         os.symlink(target, link)
-        before_outside, before_run = snapshot(str(outside)), snapshot(run.path)
+        before_outside, before_run = snapshot(outside), snapshot(run.path)
         with pytest.raises(UsageError, match=rf"{link} is a symbolic link; a run's files are never"):
             trainer.train(config)
         with pytest.raises(UsageError, match=rf"{link} is a symbolic link"):
             run.check()
-        assert snapshot(str(outside)) == before_outside and snapshot(run.path) == before_run
+        assert_unchanged(outside, before_outside)
+        assert_unchanged(run.path, before_run)
 
     def test_a_linked_history_of_a_resumable_run_creates_nothing_outside(self, tmp_path, outside):
-        config = RunConfig(dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16,
-                           epochs=1, output_dir=str(tmp_path), run_name="run", export=False).resolved()
-        run = RunDir.of(config)
-        os.makedirs(run.path)
-        run.write_config(config)  # a run that was started and never finished an epoch
+        config = _tiny_run_config(tmp_path)
+        run = make_run(tmp_path / "run", eval_size=32, epochs=1)  # started, never finished an epoch
         os.symlink(str(outside / "new.csv"), run.history_path)
-        with pytest.raises(UsageError, match="history.csv is a symbolic link"):
+        with pytest.raises(UsageError, match=rf"{re.escape(run.history_path)} is a symbolic link"):
             trainer.train(config)
         assert not (outside / "new.csv").exists()
 
-    @pytest.mark.parametrize("name", ["status.json", "config.json", "backup/training_metadata.json",
-                                      "figures/spectrum.png"])
-    def test_a_fifo_in_a_run_is_refused_and_never_opened(self, tmp_path, name):
-        from tests.helpers import within_seconds
-
+    @pytest.mark.parametrize("where", [
+        lambda run: run.status_path, lambda run: run.config_path,
+        lambda run: os.path.join(run.backup_dir, "training_metadata.json"),
+        lambda run: run.figure_path(rundir.FIGURE_FILES[0]),
+    ], ids=["status", "config", "backup-metadata", "figures-spectrum"])
+    def test_a_fifo_in_a_run_is_refused_and_never_opened(self, tmp_path, where):
         config, run = _fake_finished_run(tmp_path)
-        path = os.path.join(run.path, name)
+        path = where(run)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if os.path.exists(path):
             os.remove(path)
@@ -396,9 +382,10 @@ class TestLinksAndSpecialFiles:
     def test_stale_temps_are_never_deleted_through_a_linked_folder(self, tmp_path, outside):
         from training.rundir import remove_stale_temps
 
-        os.symlink(str(outside), str(tmp_path / "backup"))
+        backup = RunDir(str(tmp_path)).backup_dir
+        os.symlink(str(outside), backup)
         os.symlink(str(outside / ".tmp-precious"), str(tmp_path / ".tmp-link"))
-        remove_stale_temps(str(tmp_path / "backup"))
+        remove_stale_temps(backup)
         remove_stale_temps(str(tmp_path))
         assert (outside / ".tmp-precious").read_text() == "mine"
         assert not os.path.lexists(tmp_path / ".tmp-link")  # the link itself, our leftover, goes
@@ -426,8 +413,6 @@ class TestLockFile:
     @pytest.mark.parametrize("make, message", [(os.mkfifo, "not a plain file of one name"),
                                                (os.mkdir, r"cannot be opened \(Is a directory\)")])
     def test_a_lock_file_that_is_no_file_is_one_line(self, tmp_path, make, message):
-        from tests.helpers import within_seconds
-
         run = RunDir(str(tmp_path / "run"))
         make(run.lock_path)
         with within_seconds(10), pytest.raises(UsageError, match=message):
@@ -449,28 +434,30 @@ class TestLockFile:
 
 class TestDamagedRunFiles:
     def test_a_history_that_is_not_text_is_one_line_on_resume(self, tmp_path):
-        config = RunConfig(dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16,
-                           epochs=1, output_dir=str(tmp_path), run_name="run", export=False).resolved()
-        run = RunDir.of(config)
-        os.makedirs(run.path)
-        run.write_config(config)
+        config = _tiny_run_config(tmp_path)
+        run = make_run(tmp_path / "run", eval_size=32, epochs=1)
         with open(run.history_path, "wb") as handle:
             handle.write(b"\x89PNG\r\n\x1a\n\x00\xff binary")
         before = snapshot(run.path)
-        with pytest.raises(UsageError, match="history.csv is not a CSV text file .*move it away"):
+        history = re.escape(run.history_path)
+        with pytest.raises(UsageError, match=rf"{history} is not a CSV text file .*move it away"):
             trainer.train(config)
-        assert snapshot(run.path) == before
-        with pytest.raises(UsageError, match="history.csv has no readable 'loss' column"):
+        assert_unchanged(run.path, before)
+        with pytest.raises(UsageError, match=rf"{history} has no readable 'loss' column"):
             run.history_column("loss")
 
     @pytest.mark.parametrize("content", [b'{"effective_rank": 3}', b"\xff\xfe", b"[1, 2]"])
     def test_a_spectrum_without_its_keys_is_one_line(self, tmp_path, content):
         run = RunDir(str(tmp_path))
-        (tmp_path / "spectrum.json").write_bytes(content)
-        with pytest.raises(UsageError, match="spectrum.json is missing, unreadable or lacks .*singular_values"):
+        with open(run.spectrum_path, "wb") as handle:
+            handle.write(content)
+        with pytest.raises(UsageError, match=rf"{re.escape(run.spectrum_path)} is missing, unreadable or lacks "
+                                             ".*singular_values"):
             run.read_spectrum()
 
     @pytest.mark.parametrize("content", [b"\xff\xfe garbage", b"[1, 2]", b'{"state": ["complete"]}'])
     def test_a_garbage_status_is_read_as_none(self, tmp_path, content):
-        (tmp_path / "status.json").write_bytes(content)
-        assert RunDir(str(tmp_path)).read_status().get("state") != "complete"
+        run = RunDir(str(tmp_path))
+        with open(run.status_path, "wb") as handle:
+            handle.write(content)
+        assert run.read_status().get("state") != "complete"
