@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import irmae_keras
+from irmae_keras import analysis
 from irmae_keras.analysis import code_pca
 from irmae_keras.analysis import colour_kept
 from irmae_keras.analysis import rank_from_spectrum
@@ -108,3 +109,18 @@ class TestSpectrumDocument:
     def test_reconstructions_without_images_are_refused(self):
         with pytest.raises(ValueError, match="`reconstructions` and `images` go together"):
             spectrum_document(np.eye(3), reconstructions=np.zeros((3, 2, 2, 1)))
+
+
+def test_colour_ratio_is_zero_for_grey_and_one_for_the_images():
+    """irmae_keras.analysis.colour_kept, which this experiment's table reports."""
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32")
+    grey = np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
+    assert analysis.colour_kept(grey, images) == 0.0
+    assert analysis.colour_kept(images, images) == 1.0
+    half = grey + 0.5 * (images - grey)
+    assert abs(analysis.colour_kept(half, images) - 0.5) < 1e-6
+    # Noise on a black background is not colour.
+    images[:, :4] = 0.0
+    noisy = images.copy()
+    noisy[:, :4] = np.random.default_rng(1).uniform(0, 0.1, size=noisy[:, :4].shape)
+    assert analysis.colour_kept(noisy, images) == 1.0

@@ -1,4 +1,5 @@
 import json
+import pathlib
 import re
 
 import pytest
@@ -7,6 +8,7 @@ from training.config import RunConfig
 from export.errors import UsageError
 from training.fit import build_parser
 from training.fit import parse_args
+from training.rundir import RunDir
 
 
 class TestDefaults:
@@ -61,7 +63,7 @@ class TestDefaults:
 class TestRoundTrip:
     def test_config_json_round_trip_and_repeat_with_config(self, tmp_path):
         config, _ = parse_args(["--dataset", "digits", "-n", "9", "--epochs", "2", "--run-name", "r"])
-        path = tmp_path / "config.json"
+        path = pathlib.Path(RunDir(tmp_path).config_path)
         path.write_text(json.dumps(config.document()))
         document = json.loads(path.read_text())
         assert document["versions"]["tensorflow"] and document["versions"]["keras"]
@@ -88,15 +90,16 @@ class TestStepsPerExecution:
     def test_flag_and_json_round_trip(self, tmp_path, text, value):
         config, _ = parse_args(["--steps-per-execution", text, "--run-name", "r"])
         assert config.steps_per_execution == value
-        (tmp_path / "config.json").write_text(json.dumps(config.document()))
+        path = pathlib.Path(RunDir(tmp_path).config_path)
+        path.write_text(json.dumps(config.document()))
         assert RunConfig.load(str(tmp_path)).steps_per_execution == value
-        repeated, _ = parse_args(["--config", str(tmp_path / "config.json")])
+        repeated, _ = parse_args(["--config", str(path)])
         assert repeated == config
 
     def test_a_config_written_before_the_setting_existed_loads_as_auto(self, tmp_path):
         values = RunConfig().to_dict()
         del values["steps_per_execution"]
-        (tmp_path / "config.json").write_text(json.dumps({"config": values}))
+        pathlib.Path(RunDir(tmp_path).config_path).write_text(json.dumps({"config": values}))
         assert RunConfig.load(str(tmp_path)).steps_per_execution == "auto"
 
 

@@ -1,13 +1,12 @@
-"""training/experiments/training_length.py at the smoke budget, its pair read from finished runs, and
-the colour its reconstructions keep."""
+"""training/experiments/training_length.py at the smoke budget and its pair read from finished
+runs (the colour its reconstructions keep, `irmae_keras.analysis.colour_kept`, is tested in
+tests/test_analysis.py)."""
 
 import os
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from irmae_keras import analysis
 from tests.helpers import row_labels
 from training.experiments import budgets
 from training.experiments import figures
@@ -59,18 +58,3 @@ def test_finished_runs_give_the_pair_without_their_models(smoke_experiments):
         assert row["colour_kept"] == pytest.approx(other["colour_kept"], rel=1e-3)
     # An unfinished run does not count; no finished run, no document.
     assert training_length.runs_document(SMOKE, os.path.join(smoke_experiments.runs, "nothing-here")) is None
-
-
-def test_colour_ratio_is_zero_for_grey_and_one_for_the_images():
-    """irmae_keras.analysis.colour_kept, which this experiment's table reports."""
-    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32")
-    grey = np.repeat(images.mean(axis=-1, keepdims=True), 3, axis=-1)
-    assert analysis.colour_kept(grey, images) == 0.0
-    assert analysis.colour_kept(images, images) == 1.0
-    half = grey + 0.5 * (images - grey)
-    assert abs(analysis.colour_kept(half, images) - 0.5) < 1e-6
-    # Noise on a black background is not colour.
-    images[:, :4] = 0.0
-    noisy = images.copy()
-    noisy[:, :4] = np.random.default_rng(1).uniform(0, 0.1, size=noisy[:, :4].shape)
-    assert analysis.colour_kept(noisy, images) == 1.0

@@ -15,29 +15,29 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from irmae_keras.staging import STAGING_INFIX
+from irmae_keras.staging import TEMP_PREFIX
+from tests.helpers import REPO
+from tests.helpers import assert_unchanged
 from tests.helpers import call_main
+from tests.helpers import make_run
 from tests.helpers import random_images
+from tests.helpers import run_cli
+from tests.helpers import snapshot
+from tests.helpers import tiny_config
 from training import trainer
 from training.config import RunConfig
+from training.rundir import FIGURE_FILES
 from training.rundir import RunDir
 from export.errors import RunFailed
 from export.errors import UsageError
+from export.manifest import MANIFEST
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train-size", "64", "--eval-size", "32", "-n", "4", "--batch-size", "16", "--epochs", "2", "--quiet"]
 
 
-def _tiny_config(tmp_path, **overrides):
-    values = dict(
-        dataset="shapes", train_size=64, eval_size=32, latent_dim=4, batch_size=16, epochs=2,
-        output_dir=str(tmp_path), run_name="run", export=False,
-    )
-    values.update(overrides)
-    return RunConfig(**values)
-
-
 def _history(run_dir):
-    with open(os.path.join(run_dir, "history.csv"), newline="") as handle:
+    with open(RunDir(run_dir).history_path, newline="") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -59,94 +59,101 @@ class TestRunDirectory:
     def test_complete_run_directory(self, tmp_path):
         exported = []
         result = trainer.train(
-            _tiny_config(tmp_path, export=True),
+            tiny_config(tmp_path, eval_size=32, export=True),
             export_fn=lambda model, config, run, images: exported.append((run.path, len(images))),
         )
         run_dir = str(tmp_path / "run")
+        run = RunDir(run_dir)
         assert result.run_dir == run_dir and result.epochs_completed == 2
-        for name in ("config.json", "model.keras", "history.csv", "spectrum.json", "status.json",
-                     "figures/spectrum.png", "figures/reconstructions.png", "logs"):
-            assert os.path.exists(os.path.join(run_dir, name)), name
-        assert not os.path.exists(os.path.join(run_dir, "backup"))  # removed after a normal end
+        for path in (run.config_path, run.model_path, run.history_path, run.spectrum_path, run.status_path,
+                     *map(run.figure_path, FIGURE_FILES), run.logs_dir):
+            assert os.path.exists(path), path
+        assert not os.path.exists(run.backup_dir)  # removed after a normal end
         rows = _history(run_dir)
         assert [row["epoch"] for row in rows] == ["0", "1"]
         assert {"loss", "mse", "val_loss", "effective_rank", "entropy_rank"} <= set(rows[0])
-        spectrum = json.loads(open(os.path.join(run_dir, "spectrum.json")).read())
+        spectrum = json.loads(open(run.spectrum_path).read())
         assert spectrum["latent_dim"] == 4 and len(spectrum["singular_values"]) == 4
         assert spectrum["effective_rank"] == result.effective_rank and 1 <= result.effective_rank <= 4
         assert spectrum["intrinsic_dimension"] == 7 and spectrum["num_codes"] == 32
-        document = json.loads(open(os.path.join(run_dir, "config.json")).read())
+        document = json.loads(open(run.config_path).read())
         assert document["config"]["latent_dim"] == 4 and document["versions"]["keras"]
-        assert json.loads(open(os.path.join(run_dir, "status.json")).read())["state"] == "complete"
-        model = keras.models.load_model(os.path.join(run_dir, "model.keras"))
+        assert json.loads(open(run.status_path).read())["state"] == "complete"
+        model = keras.models.load_model(run.model_path)
         assert model.latent_dim == 4 and model.linear_layers == 2
         assert exported == [(run_dir, 32)]  # the export hook ran once, with the eval images
         assert result.exported
 
     @pytest.mark.slow
     def test_end_of_run_export_writes_verified_artifacts(self, tmp_path):
-        result = trainer.train(_tiny_config(tmp_path, export=True, epochs=1))
-        export_dir = os.path.join(result.run_dir, "export")
-        manifest = json.loads(open(os.path.join(export_dir, "manifest.json")).read())
+        result = trainer.train(tiny_config(tmp_path, export=True, epochs=1))
+        run = RunDir(result.run_dir)
+        export_dir = run.export_dir
+        export_name = os.path.basename(export_dir)
+        manifest = json.loads(open(os.path.join(export_dir, MANIFEST)).read())
         for name in ("encoder.onnx", "decoder.onnx", "autoencoder.onnx", "savedmodel"):
             assert os.path.exists(os.path.join(export_dir, name)), name
         assert manifest["dataset"] == "shapes"
         assert manifest["source"]["run_dir"] == os.path.abspath(result.run_dir)
-        assert json.loads(open(os.path.join(result.run_dir, "status.json")).read())["exported"]
+        assert json.loads(open(run.status_path).read())["exported"]
         # A second run of the same command finds the export done and leaves it.
-        before = os.path.getmtime(os.path.join(export_dir, "manifest.json"))
-        trainer.train(_tiny_config(tmp_path, export=True, epochs=1))
-        assert os.path.getmtime(os.path.join(export_dir, "manifest.json")) == before
+        before = os.path.getmtime(os.path.join(export_dir, MANIFEST))
+        trainer.train(tiny_config(tmp_path, export=True, epochs=1))
+        assert os.path.getmtime(os.path.join(export_dir, MANIFEST)) == before
         # A finished run whose export (or figures) went missing gets them back, and a
         # leftover staging folder of a killed export is cleaned up.
         import shutil
 
         shutil.rmtree(export_dir)
-        os.remove(os.path.join(result.run_dir, "figures", "spectrum.png"))
-        os.makedirs(os.path.join(result.run_dir, ".export.staging-killed"))
-        again = trainer.train(_tiny_config(tmp_path, export=True, epochs=1))
+        os.remove(run.figure_path("spectrum.png"))
+        os.makedirs(os.path.join(result.run_dir, f".{export_name}{STAGING_INFIX}killed"))
+        again = trainer.train(tiny_config(tmp_path, export=True, epochs=1))
         assert again.exported and again.resumed_from_epoch == 0
         assert os.path.exists(os.path.join(export_dir, "encoder.onnx"))
-        assert os.path.exists(os.path.join(result.run_dir, "figures", "spectrum.png"))
-        assert not [n for n in os.listdir(result.run_dir) if n.startswith(".export.")]
+        assert os.path.exists(run.figure_path("spectrum.png"))
+        assert not [n for n in os.listdir(result.run_dir) if n.startswith(f".{export_name}.")]
 
     def test_no_export_skips_the_hook(self, tmp_path):
         called = []
-        result = trainer.train(_tiny_config(tmp_path, epochs=1), export_fn=lambda *a: called.append(a))
+        result = trainer.train(tiny_config(tmp_path, epochs=1), export_fn=lambda *a: called.append(a))
         assert called == [] and not result.exported
 
     def test_the_same_command_on_a_complete_run_does_not_train_again(self, tmp_path, capsys):
-        config = _tiny_config(tmp_path, epochs=1)
+        config = tiny_config(tmp_path, epochs=1)
         trainer.train(config)
-        before = os.path.getmtime(tmp_path / "run" / "model.keras")
+        model_path = RunDir(tmp_path / "run").model_path
+        before = os.path.getmtime(model_path)
         capsys.readouterr()
         result = trainer.train(config)
-        assert os.path.getmtime(tmp_path / "run" / "model.keras") == before
+        assert os.path.getmtime(model_path) == before
         assert "effective rank" in capsys.readouterr().out
         assert len(_history(result.run_dir)) == 1
 
     def test_other_settings_are_refused_then_overwritten(self, tmp_path):
-        trainer.train(_tiny_config(tmp_path, epochs=1))
-        config_before = (tmp_path / "run" / "config.json").read_text()
+        trainer.train(tiny_config(tmp_path, epochs=1))
+        config_path = RunDir(tmp_path / "run").config_path
+        with open(config_path) as handle:
+            config_before = handle.read()
         with pytest.raises(UsageError, match=r"holds a run with other settings \(latent_dim differ\); pass --overwrite"):
-            trainer.train(_tiny_config(tmp_path, epochs=1, latent_dim=5))
-        assert (tmp_path / "run" / "config.json").read_text() == config_before
-        result = trainer.train(_tiny_config(tmp_path, epochs=1, latent_dim=5), overwrite=True)
+            trainer.train(tiny_config(tmp_path, epochs=1, latent_dim=5))
+        with open(config_path) as handle:
+            assert handle.read() == config_before
+        result = trainer.train(tiny_config(tmp_path, epochs=1, latent_dim=5), overwrite=True)
         assert len(result.spectrum) == 5
 
     def test_a_directory_that_is_not_a_run_is_refused(self, tmp_path):
         (tmp_path / "run").mkdir()
         (tmp_path / "run" / "notes.txt").write_text("mine")
         with pytest.raises(UsageError, match="holds no run"):
-            trainer.train(_tiny_config(tmp_path))
+            trainer.train(tiny_config(tmp_path))
         assert os.listdir(tmp_path / "run") == ["notes.txt"]
 
     def test_bad_data_writes_nothing_and_keeps_an_old_run(self, tmp_path):
-        trainer.train(_tiny_config(tmp_path, epochs=1))
+        trainer.train(tiny_config(tmp_path, epochs=1))
         before = sorted(os.listdir(tmp_path / "run"))
         with pytest.raises(UsageError, match="missing"):
-            trainer.train(_tiny_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing"),
-                                   architecture="shapes"), overwrite=True)
+            trainer.train(tiny_config(tmp_path, dataset="folder", data_dir=str(tmp_path / "missing"),
+                                  architecture="shapes"), overwrite=True)
         assert sorted(os.listdir(tmp_path / "run")) == before
 
     @pytest.mark.parametrize("steps_per_execution", [1, "auto"])
@@ -164,15 +171,15 @@ class TestRunDirectory:
         original = trainer._callbacks
         monkeypatch.setattr(trainer, "_callbacks", lambda *a: [PoisonSecondEpoch()] + original(*a))
         with pytest.raises(RunFailed, match="training stopped in epoch 2: the loss became NaN"):
-            trainer.train(_tiny_config(tmp_path, epochs=3, steps_per_execution=steps_per_execution))
-        run_dir = tmp_path / "run"
-        model = keras.models.load_model(run_dir / "model.keras")
+            trainer.train(tiny_config(tmp_path, epochs=3, steps_per_execution=steps_per_execution))
+        run = RunDir(tmp_path / "run")
+        model = keras.models.load_model(run.model_path)
         assert all(np.all(np.isfinite(w)) for w in model.get_weights())
-        assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+        assert json.loads(open(run.status_path).read())["state"] == "failed"
         # The backup keeps epoch 1, so the same command resumes there, not at epoch 1.
         from training.checkpointing import AtomicBackupAndRestore
 
-        assert AtomicBackupAndRestore.saved_epoch(str(run_dir / "backup")) == 1
+        assert AtomicBackupAndRestore.saved_epoch(run.backup_dir) == 1
 
     def test_a_nan_in_the_first_epoch_says_nothing_was_kept(self, tmp_path, monkeypatch):
         class PoisonFirstBatch(keras.callbacks.Callback):
@@ -183,21 +190,22 @@ class TestRunDirectory:
         original = trainer._callbacks
         monkeypatch.setattr(trainer, "_callbacks", lambda *a: [PoisonFirstBatch()] + original(*a))
         with pytest.raises(RunFailed, match="in epoch 1: .*no epoch finished, so nothing was kept"):
-            trainer.train(_tiny_config(tmp_path, epochs=2))
+            trainer.train(tiny_config(tmp_path, epochs=2))
 
 
 def test_spectrum_and_eval_mse_cover_every_eval_image(tmp_path, capsys):
     config = RunConfig(dataset="shapes", latent_dim=4).resolved()
     model = trainer.build_model(config)
     images = random_images((32, 32, 3), batch=130)
-    document = trainer.write_spectrum(model, config, RunDir(str(tmp_path)), images)
+    run = RunDir(str(tmp_path))
+    document = trainer.write_spectrum(model, config, run, images)
     expected = np.mean((np.clip(model.predict(images, verbose=0), 0, 1) - images) ** 2)
     assert document["eval_mse"] == pytest.approx(expected, rel=1e-5)
     assert document["num_codes"] == 130
     assert "on 130 eval images" in capsys.readouterr().out
-    saved = json.loads((tmp_path / "spectrum.json").read_text())
+    saved = json.loads(open(run.spectrum_path).read())
     assert saved["eval_mse"] == document["eval_mse"]
-    assert (tmp_path / "figures" / "reconstructions.png").exists()
+    assert os.path.exists(run.figure_path("reconstructions.png"))
 
 
 class TestStepsPerExecution:
@@ -224,9 +232,9 @@ class TestStepsPerExecution:
         # 80 images at batch 16: 5 steps per epoch, the last call of a group of 4 is partial.
         runs = []
         for name, setting in (("single", 1), ("grouped", 4)):
-            result = trainer.train(_tiny_config(tmp_path, run_name=name, train_size=80, epochs=2,
-                                            steps_per_epoch=steps_per_epoch, steps_per_execution=setting))
-            model = keras.models.load_model(os.path.join(result.run_dir, "model.keras"))
+            result = trainer.train(tiny_config(tmp_path, run_name=name, train_size=80, epochs=2,
+                                           steps_per_epoch=steps_per_epoch, steps_per_execution=setting))
+            model = keras.models.load_model(RunDir(result.run_dir).model_path)
             runs.append((_history(result.run_dir), model))
         (history_one, model_one), (history_two, model_two) = runs
         assert int(model_two.optimizer.iterations) == int(model_one.optimizer.iterations) == 2 * (steps_per_epoch or 5)
@@ -240,12 +248,12 @@ class TestStepsPerExecution:
         with mirrored_strategy.scope():
             assert trainer.steps_per_execution(config, trainer.build_model(config)) == 1
         with pytest.raises(UsageError, match="--steps-per-execution 4 needs a single replica"):
-            trainer.train(_tiny_config(tmp_path, strategy="mirrored", steps_per_execution=4))
+            trainer.train(tiny_config(tmp_path, strategy="mirrored", steps_per_execution=4))
         assert not os.path.exists(tmp_path / "run")
 
     def test_changing_it_resumes_the_same_run(self, tmp_path):
-        trainer.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=1))
-        result = trainer.train(_tiny_config(tmp_path, epochs=1, steps_per_execution=4))
+        trainer.train(tiny_config(tmp_path, epochs=1, steps_per_execution=1))
+        result = trainer.train(tiny_config(tmp_path, epochs=1, steps_per_execution=4))
         assert result.epochs_completed == 1
 
 
@@ -254,32 +262,32 @@ class TestStrategies:
         # The training set is one global batch: tf.distribute's dataset cloning
         # reorders a seeded shuffle, but not which images form a batch.
         settings = dict(epochs=2, train_size=16, batch_size=16, lr=1e-3)
-        one = trainer.train(_tiny_config(tmp_path, run_name="one", **settings))
-        two = trainer.train(_tiny_config(tmp_path, run_name="two", strategy="mirrored", **settings))
+        one = trainer.train(tiny_config(tmp_path, run_name="one", **settings))
+        two = trainer.train(tiny_config(tmp_path, run_name="two", strategy="mirrored", **settings))
         assert trainer.make_strategy("mirrored").num_replicas_in_sync == 2
         for row_one, row_two in zip(_history(one.run_dir), _history(two.run_dir)):
             np.testing.assert_allclose(float(row_two["loss"]), float(row_one["loss"]), rtol=1e-5)
-        first = keras.models.load_model(os.path.join(one.run_dir, "model.keras")).get_weights()
-        second = keras.models.load_model(os.path.join(two.run_dir, "model.keras")).get_weights()
+        first = keras.models.load_model(RunDir(one.run_dir).model_path).get_weights()
+        second = keras.models.load_model(RunDir(two.run_dir).model_path).get_weights()
         for a, b in zip(first, second):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
 
     def test_batch_not_divisible_by_replicas(self, tmp_path):
         with pytest.raises(UsageError, match="--batch-size 15 is not divisible by the 2 replicas"):
-            trainer.train(_tiny_config(tmp_path, strategy="mirrored", batch_size=15))
+            trainer.train(tiny_config(tmp_path, strategy="mirrored", batch_size=15))
         assert not os.path.exists(tmp_path / "run")
 
     def test_multi_worker_without_tf_config(self, tmp_path, monkeypatch):
         monkeypatch.delenv("TF_CONFIG", raising=False)
         with pytest.raises(UsageError, match="needs the TF_CONFIG environment variable"):
-            trainer.train(_tiny_config(tmp_path, strategy="multi_worker"))
+            trainer.train(tiny_config(tmp_path, strategy="multi_worker"))
 
     @pytest.mark.slow  # spawns processes or trains and exports end to end
     def test_mixed_precision_and_xla_run_and_restore_the_policy(self, tmp_path):
-        result = trainer.train(_tiny_config(tmp_path, epochs=1, mixed_precision=True, jit_compile=True))
+        result = trainer.train(tiny_config(tmp_path, epochs=1, mixed_precision=True, jit_compile=True))
         assert keras.config.dtype_policy().name == "float32"
         assert np.isfinite(result.eval_mse)
-        model = keras.models.load_model(os.path.join(result.run_dir, "model.keras"))
+        model = keras.models.load_model(RunDir(result.run_dir).model_path)
         assert model.linear_stack.dtype_policy.compute_dtype == "float32"
 
 
@@ -310,13 +318,14 @@ def test_multi_worker_training_on_two_local_processes(tmp_path):
     outputs = [p.communicate(timeout=400)[0] for p in processes]
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
-    run_dir = tmp_path / "out" / "mw"
+    run = RunDir(tmp_path / "out" / "mw")
     # the run, and its lock file beside it (hidden)
-    assert sorted(os.listdir(tmp_path / "out")) == [".mw.lock", "mw"]
-    for name in ("config.json", "model.keras", "history.csv", "spectrum.json", "figures", "logs"):
-        assert (run_dir / name).exists(), name
-    assert len(_history(str(run_dir))) == 2
-    assert json.loads((run_dir / "status.json").read_text())["state"] == "complete"
+    assert sorted(os.listdir(tmp_path / "out")) == [os.path.basename(run.lock_path), "mw"]
+    for path in (run.config_path, run.model_path, run.history_path, run.spectrum_path, run.figures_dir,
+                 run.logs_dir):
+        assert os.path.exists(path), path
+    assert len(_history(run.path)) == 2
+    assert json.loads(open(run.status_path).read())["state"] == "complete"
 
 
 @pytest.mark.slow
@@ -326,24 +335,25 @@ def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path, capsys):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     process = subprocess.Popen([sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metadata = tmp_path / "r" / "backup" / "training_metadata.json"
+    run = RunDir(tmp_path / "r")
+    metadata = os.path.join(run.backup_dir, "training_metadata.json")
     deadline = time.time() + 300
     while time.time() < deadline:
-        if metadata.exists() and json.loads(metadata.read_text())["epoch"] >= 2:
+        if os.path.exists(metadata) and json.loads(open(metadata).read())["epoch"] >= 2:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = json.loads(metadata.read_text())["epoch"]
+    killed_at = json.loads(open(metadata).read())["epoch"]
     assert 2 <= killed_at < 6
-    keras.models.load_model(tmp_path / "r" / "model.keras")  # never half-written
+    keras.models.load_model(run.model_path)  # never half-written
 
     code, out, err = _fit(args, capsys)
     assert code == 0, err[-3000:]
     assert f"resuming {tmp_path / 'r'} after epoch {killed_at} of 6" in out
     assert [row["epoch"] for row in _history(str(tmp_path / "r"))] == [str(e) for e in range(6)]
-    assert json.loads((tmp_path / "r" / "status.json").read_text())["state"] == "complete"
-    assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(".tmp-")]
+    assert json.loads(open(run.status_path).read())["state"] == "complete"
+    assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(TEMP_PREFIX)]
 
 
 class TestCommandLine:
@@ -494,28 +504,12 @@ class TestFolderSteps:
         assert int(dataset.cardinality()) == batches  # Keras' progress bar and steps match the data
 
 
-def _snapshot(root):
-    """Every file under `root` (bytes), by relative path."""
-    files = {}
-    for directory, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(directory, name)
-            with open(path, "rb") as handle:
-                files[os.path.relpath(path, root)] = handle.read()
-    return files
-
-
 def _finished_run(tmp_path, **overrides):
     """A run directory as training.fit leaves it, without training (the model is a stand-in:
-    these tests must stop before it is read)."""
-    config = _tiny_config(tmp_path, epochs=1, **overrides).resolved()
-    run = RunDir.of(config)
-    os.makedirs(run.path)
-    run.write_config(config)
+    these tests must stop before it is read): (its resolved config, its RunDir)."""
+    run = make_run(tmp_path / "run", model_bytes=b"the old model", epochs=1, **overrides)
     run.write_status(state="complete", exported=False)
-    with open(run.model_path, "wb") as handle:
-        handle.write(b"the old model")
-    return config, run
+    return tiny_config(tmp_path, epochs=1, **overrides).resolved(), run
 
 
 def _image_folder(path, count, size=(20, 20)):
@@ -532,11 +526,11 @@ class TestCheckedBeforeTheOldRunGoes:
 
     def test_a_mistyped_initializer_with_overwrite_keeps_the_old_run(self, tmp_path):
         config, run = _finished_run(tmp_path)
-        before = _snapshot(run.path)
+        before = snapshot(run.path)
         with pytest.raises(UsageError, match="--stack-initializer 'glorot_unifrom' is not a Keras initializer"):
             trainer.train(dataclasses.replace(config, stack_initializer="glorot_unifrom", run_name="run"),
                           overwrite=True)
-        assert _snapshot(run.path) == before
+        assert_unchanged(run.path, before)
 
     def test_a_model_that_cannot_be_built_deletes_and_writes_nothing(self, tmp_path, monkeypatch):
         import irmae_keras
@@ -546,31 +540,32 @@ class TestCheckedBeforeTheOldRunGoes:
 
         monkeypatch.setattr(irmae_keras, "build_autoencoder", unbuildable)
         config, run = _finished_run(tmp_path)
-        before = _snapshot(run.path)
+        before = snapshot(run.path)
         with pytest.raises(UsageError, match=r"cannot build the irmae model of shapes .*no such layer"):
             trainer.train(dataclasses.replace(config, latent_dim=5), overwrite=True)
-        assert _snapshot(run.path) == before
+        assert_unchanged(run.path, before)
         # A new run: no config.json is left to refuse the corrected command.
         with pytest.raises(UsageError, match="cannot build"):
-            trainer.train(_tiny_config(tmp_path, run_name="new"))
-        assert not os.path.exists(tmp_path / "new" / "config.json")
+            trainer.train(tiny_config(tmp_path, run_name="new"))
+        assert not os.path.exists(RunDir(tmp_path / "new").config_path)
 
     def test_a_bad_activation_on_a_new_run_leaves_nothing_to_refuse_the_fix(self, tmp_path):
         with pytest.raises(UsageError, match="--stack-activation 'relux' is not a Keras activation"):
-            trainer.train(_tiny_config(tmp_path, stack_activation="relux", epochs=1))
+            trainer.train(tiny_config(tmp_path, stack_activation="relux", epochs=1))
         assert not os.path.exists(tmp_path / "run")
-        fixed = _tiny_config(tmp_path, stack_activation="relu", epochs=1).resolved()
+        fixed = tiny_config(tmp_path, stack_activation="relu", epochs=1).resolved()
         assert trainer.plan(RunDir.of(fixed), fixed, False) == "new"
 
     def test_a_run_that_never_finished_an_epoch_is_replaced(self, tmp_path, capsys):
         # What the old order left: config.json of settings that failed to build a model.
-        fixed = _tiny_config(tmp_path, epochs=1, stack_activation="relu").resolved()
+        fixed = tiny_config(tmp_path, epochs=1, stack_activation="relu").resolved()
         os.makedirs(tmp_path / "run")
         RunDir.of(fixed).write_config(dataclasses.replace(fixed, stack_activation="relux"))
         assert trainer.plan(RunDir.of(fixed), fixed, False) == "replace"
         assert "(stack_activation) that never finished an epoch; it is replaced" in capsys.readouterr().out
-        # One finished epoch (a model.keras) is a run: then it takes --overwrite.
-        (tmp_path / "run" / "model.keras").write_bytes(b"epoch 1")
+        # One finished epoch (a model file) is a run: then it takes --overwrite.
+        with open(RunDir.of(fixed).model_path, "wb") as handle:
+            handle.write(b"epoch 1")
         with pytest.raises(UsageError, match=r"other settings \(stack_activation differ\); pass --overwrite"):
             trainer.plan(RunDir.of(fixed), fixed, False)
 
@@ -578,7 +573,7 @@ class TestCheckedBeforeTheOldRunGoes:
         config, run = _finished_run(tmp_path / "real")
         os.makedirs(tmp_path / "out")
         os.symlink(run.path, str(tmp_path / "out" / "run"))
-        result = trainer.train(_tiny_config(tmp_path / "out", epochs=1, latent_dim=5), overwrite=True)
+        result = trainer.train(tiny_config(tmp_path / "out", epochs=1, latent_dim=5), overwrite=True)
         assert os.path.islink(tmp_path / "out" / "run") and len(result.spectrum) == 5
         assert RunDir(run.path).read_config().latent_dim == 5
 
@@ -588,20 +583,16 @@ class TestCheckedBeforeTheOldRunGoes:
         folder = _image_folder(tmp_path / "few", 30)
         eval_files = len(data.split_folder_files([f"{i}.png" for i in range(30)])["eval"])
         assert 2 <= eval_files < 7  # enough for the spectrum, too few for the export's checks
-        config = _tiny_config(tmp_path, dataset="folder", data_dir=folder, architecture="shapes",
-                              eval_size=None, export=True)
+        config = tiny_config(tmp_path, dataset="folder", data_dir=folder, architecture="shapes",
+                             eval_size=None, export=True)
         with pytest.raises(UsageError, match=rf"has {eval_files} image\(s\); the export .* --no-export"):
             trainer.train(config)
         assert not os.path.exists(tmp_path / "run")
 
     def test_seed_minus_one_is_one_line_exit_2(self, tmp_path, capsys):
-        from export.errors import run_cli
-        from training import fit
-
-        with pytest.raises(SystemExit) as exit_info:
-            run_cli(fit.main, [*TINY, "--seed", "-1", "--output-dir", str(tmp_path)], prog="training.fit")
-        assert exit_info.value.code == 2
-        assert capsys.readouterr().err == "training.fit: error: --seed must be an integer >= 0; got -1.\n"
+        code, _, err = _fit([*TINY, "--seed", "-1", "--output-dir", str(tmp_path)], capsys)
+        assert code == 2
+        assert err == "training.fit: error: --seed must be an integer >= 0; got -1.\n"
         assert os.listdir(tmp_path) == []
 
 
@@ -609,10 +600,10 @@ class TestAnotherFolderIsAnotherRun:
     def test_a_run_of_one_folder_refuses_another(self, tmp_path):
         first, second = _image_folder(tmp_path / "myimages", 1), _image_folder(tmp_path / "myimages2", 1)
         config, run = _finished_run(tmp_path, dataset="folder", data_dir=first, architecture="shapes")
-        before = _snapshot(run.path)
+        before = snapshot(run.path)
         with pytest.raises(UsageError, match=r"holds a run with other settings \(data_dir differ\)"):
             trainer.train(dataclasses.replace(config, data_dir=second))
-        assert _snapshot(run.path) == before
+        assert_unchanged(run.path, before)
 
     def test_by_default_each_folder_trains_its_own_run(self, tmp_path):
         first, second = _image_folder(tmp_path / "myimages", 1), _image_folder(tmp_path / "myimages2", 1)
@@ -623,7 +614,7 @@ class TestAnotherFolderIsAnotherRun:
     def test_the_same_folder_by_another_path_resumes(self, tmp_path, monkeypatch):
         folder = _image_folder(tmp_path / "pics", 1)
         monkeypatch.chdir(tmp_path)
-        existing = _tiny_config(tmp_path, dataset="folder", data_dir="pics", architecture="shapes").resolved()
+        existing = tiny_config(tmp_path, dataset="folder", data_dir="pics", architecture="shapes").resolved()
         again = dataclasses.replace(existing, data_dir=folder + "/")
         assert trainer.plan(RunDir(str(tmp_path / "run")), again, False) == "new"
         os.makedirs(tmp_path / "run")
@@ -639,9 +630,9 @@ class TestInterruptionsAreOneLine:
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
         process = subprocess.Popen([sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        metadata = tmp_path / "r" / "backup" / "training_metadata.json"
+        metadata = os.path.join(RunDir(tmp_path / "r").backup_dir, "training_metadata.json")
         deadline = time.time() + 300
-        while time.time() < deadline and not metadata.exists():
+        while time.time() < deadline and not os.path.exists(metadata):
             time.sleep(0.05)
         process.send_signal(signal.SIGINT)
         stderr = process.communicate(timeout=120)[1]
@@ -657,17 +648,14 @@ class TestInterruptionsAreOneLine:
     def test_a_file_size_limit_is_one_line_and_leaves_no_partial_file(self, tmp_path):
         import resource
 
-        def limit():  # config, status and history fit; model.keras (megabytes) does not
+        def limit():  # config, status and history fit; the model file (megabytes) does not
             resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
-        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        result = subprocess.run(
-            [sys.executable, "-m", "training.fit", *TINY, "--epochs", "1", "--no-export",
-             "--output-dir", str(tmp_path), "--run-name", "r"],
-            cwd=REPO, env=environment, capture_output=True, text=True, timeout=600, preexec_fn=limit)
+        result = run_cli("training.fit", *TINY, "--epochs", "1", "--no-export",
+                         "--output-dir", tmp_path, "--run-name", "r", preexec_fn=limit)
         assert result.returncode == 2, result.stderr[-3000:]
         assert "Traceback" not in result.stderr
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("training.fit: error: file-size limit reached (ulimit -f)") and "resume" in last
-        assert not (tmp_path / "r" / "model.keras").exists()
-        assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(".tmp-")]
+        assert not os.path.exists(RunDir(tmp_path / "r").model_path)
+        assert not [n for n in os.listdir(tmp_path / "r") if n.startswith(TEMP_PREFIX)]
