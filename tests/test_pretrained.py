@@ -341,8 +341,8 @@ class TestShipped:
             assert model.image_shape[-1] == 1 and measured["colour_kept"] is None
         else:
             assert measured["colour_kept"] == pytest.approx(metadata["colour_kept"], rel=RELATIVE_TOLERANCE)
-        if info.data == "shapes" and info.paper_budget:
-            assert measured["colour_kept"] >= 0.9  # the paper's budget reconstructs in colour
+        if info.data == "shapes":  # the shipped shapes models are the paper budget's, in colour
+            assert info.paper_budget and measured["colour_kept"] >= 0.9
 
     def test_preset_files_ship_with_the_package(self):
         for name in BUILT_IN:
