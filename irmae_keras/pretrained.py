@@ -328,10 +328,8 @@ def measure(model, images, batch_size=500):
     """
     from irmae_keras import sampling
     from irmae_keras.analysis import spectrum_document
-    from irmae_keras.utils import map_in_batches
 
-    codes = map_in_batches(lambda x: model.encoder(x, training=False), images, batch_size)
-    codes = codes.astype("float64")
+    codes = sampling.encode(model, images, batch_size)
     document = spectrum_document(codes, sampling.decode(model, codes), images)
     return {"effective_rank": document["effective_rank"], "entropy_rank": document["entropy_rank"],
             "eval_mse": document["eval_mse"], "eval_images": document["num_codes"],

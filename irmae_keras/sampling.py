@@ -381,6 +381,21 @@ def interpolate(codes_a, codes_b, steps=10):
     return path.astype(np.float32)
 
 
+def encode(model, images, batch_size=500):
+    """Images → codes through `model.encoder`, in batches of direct calls (no
+    tf.distribute step, so one worker can do it alone).
+
+    Args:
+        model: an `Autoencoder` (anything with an `.encoder`).
+        images: float array `(examples, height, width, channels)` in [0, 1].
+        batch_size: int. Encoder batch size. Defaults to `500`.
+
+    Returns:
+        float64 codes `(examples, latent_dim)`, as the spectrum is computed on.
+    """
+    return map_in_batches(lambda x: model.encoder(x, training=False), images, batch_size).astype("float64")
+
+
 def decode(model, codes, batch_size=256):
     """Codes → images through `model.decoder`, clipped to [0, 1].
 

@@ -197,6 +197,13 @@ class TestGenerate:
         grid = sampling.generate(model, irmae_keras.PCAGridSampler().fit(codes), n=None)
         assert grid.shape == (100, 32, 32, 3)
 
+    def test_encode_gives_the_encoders_codes_in_float64_whatever_the_batch_size(self):
+        model = _tiny_model()
+        images = random_images((32, 32, 3), batch=7)
+        codes = sampling.encode(model, images, batch_size=3)  # batches of 3, 3 and 1
+        assert codes.dtype == np.float64 and codes.shape == (7, 6)
+        np.testing.assert_allclose(codes, keras.ops.convert_to_numpy(model.encoder(images)), atol=1e-6)
+
     def test_decode_rejects_codes_of_the_wrong_size(self):
         with pytest.raises(ValueError, match=r"`codes` must have shape \(examples >= 1, 6\) for this decoder; received \(2, 5\)"):
             sampling.decode(_tiny_model(), np.zeros((2, 5)))

@@ -300,14 +300,6 @@ def _callbacks(config, run, writable, eval_images):
     ]
 
 
-def encode_images(model, images, batch_size=500):
-    """Codes of `images` (float64) by direct calls in batches (no tf.distribute
-    step, so one worker can do it alone)."""
-    from irmae_keras.utils import map_in_batches
-
-    return map_in_batches(lambda x: model.encoder(x, training=False), images, batch_size).astype("float64")
-
-
 def write_spectrum(model, config, run, eval_images):
     """Prints and saves the spectrum and effective rank of the eval codes, and
     the figures. Returns the spectrum document."""
@@ -316,7 +308,7 @@ def write_spectrum(model, config, run, eval_images):
     from irmae_keras.analysis import spectrum_document
     from irmae_keras.staging import write_json_atomic
 
-    codes = encode_images(model, eval_images)
+    codes = sampling.encode(model, eval_images)
     reconstructions = sampling.decode(model, codes)  # the codes decoded, clipped to [0, 1]
     document = dict(spectrum_document(codes, reconstructions, eval_images),
                     intrinsic_dimension=intrinsic_dimension(config.dataset))

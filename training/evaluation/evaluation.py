@@ -109,7 +109,7 @@ def check_memory(eval_size, image_shape, flag="--eval-size"):
 def load_evaluated_run(run_dir, eval_size, tasks=("spectrum",)):
     """Loads a run, its first `eval_size` eval images and their codes."""
     from training import data
-    from training.trainer import encode_images
+    from irmae_keras.sampling import encode
 
     config, model = RunDir(run_dir).load()
     images = data.run_eval_images(config, eval_size, model.image_shape)
@@ -119,7 +119,7 @@ def load_evaluated_run(run_dir, eval_size, tasks=("spectrum",)):
             f"the eval split of {config.dataset} holds {len(images)} images; --task "
             f"{'/'.join(tasks)} needs at least {needed}."
         )
-    return EvaluatedRun(run_dir, config, model, images, encode_images(model, images))
+    return EvaluatedRun(run_dir, config, model, images, encode(model, images))
 
 
 def default_features(dataset):

@@ -28,14 +28,14 @@ def interpolation_rows_figure(ctx, trials, path):
     import numpy as np
 
     from irmae_keras import sampling
-    from training.trainer import encode_images
+    from irmae_keras.sampling import encode
     from training.rundir import load_run
 
     rows = []
     for trial in trials:
         config, model = load_run(ctx.run_dir(trial.config))
         images = data.run_eval_images(config, max(INTERPOLATION_PAIR) + 1)
-        codes = encode_images(model, images)
+        codes = encode(model, images)
         a, b = INTERPOLATION_PAIR
         path_codes = sampling.interpolate(codes[a:a + 1], codes[b:b + 1], steps=INTERPOLATION_STEPS)[0]
         rows.append(sampling.decode(model, path_codes))
@@ -48,7 +48,7 @@ def reconstruction_rows_figure(ctx, trials, path):
     import numpy as np
 
     from irmae_keras import sampling
-    from training.trainer import encode_images
+    from irmae_keras.sampling import encode
     from training.rundir import load_run
 
     rows = []
@@ -57,7 +57,7 @@ def reconstruction_rows_figure(ctx, trials, path):
         images = data.run_eval_images(config, RECONSTRUCTION_IMAGES)
         if not rows:
             rows.append(images)
-        rows.append(sampling.decode(model, encode_images(model, images)))
+        rows.append(sampling.decode(model, encode(model, images)))
     save_zoomed_rows(np.concatenate(rows), len(rows), RECONSTRUCTION_IMAGES, path)
     return ["eval images"] + [trial.label for trial in trials]
 
@@ -67,12 +67,12 @@ def colour_kept(ctx, trial):
     across channels (max − min per pixel) of the reconstructions over the originals', on
     the pixels of the shapes. 0 for grey reconstructions, 1 as saturated as the data."""
     from irmae_keras import sampling
-    from training.trainer import encode_images
+    from irmae_keras.sampling import encode
     from training.rundir import load_run
 
     config, model = load_run(ctx.run_dir(trial.config))
     images = data.run_eval_images(config, ctx.eval_size(config))
-    return analysis.colour_kept(reconstructions=sampling.decode(model, encode_images(model, images)), images=images)
+    return analysis.colour_kept(reconstructions=sampling.decode(model, encode(model, images)), images=images)
 
 
 def save_zoomed_rows(images, rows, cols, path):

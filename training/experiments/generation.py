@@ -47,12 +47,12 @@ def pca_fid(ctx, trial):
     from irmae_keras import analysis
     from irmae_keras import fid
     from irmae_keras import sampling
-    from training.trainer import encode_images
+    from irmae_keras.sampling import encode
     from training.rundir import load_run
 
     config, model = load_run(ctx.run_dir(trial.config))
     images = data.run_eval_images(config, ctx.eval_size(config))
-    codes = encode_images(model, images)
+    codes = encode(model, images)
     mean, _, directions = analysis.code_pca(codes)
     basis = directions[:, :min(4, codes.shape[1])]
     projected = mean + (codes - mean) @ basis @ basis.T
