@@ -211,7 +211,7 @@ def budgets_section(documents, others, out_root, report_dir):
     from training.experiments.tables import markdown_table
     from training.experiments.training_length import RANK_FIGURE
     from training.experiments.training_length import RUNS_FIGURES
-    from training.experiments.training_length import from_runs
+    from training.experiments.committed import from_runs
 
     lines = ["## Fig. 2's pair at each budget, beside the paper", "",
              "AE and IRMAE l=2 on shapes, seed 0, from `training-length` at each budget (the paper "
@@ -250,6 +250,97 @@ def budgets_section(documents, others, out_root, report_dir):
         path = os.path.relpath(os.path.join(root, "training-length", RANK_FIGURE[0]), report_dir)
         caption = f"Effective rank over training, {budget} ({document_hardware_text(d)})"
         lines += [f"![{caption}]({path})", "", f"*{caption}.*", ""]
+    return lines
+
+
+FIG2_TAIL_EPOCHS = 10  # the Fig. 2 table's rank trend: over the last epochs of each run
+
+
+def _trend_at_end(row, tail=FIG2_TAIL_EPOCHS):
+    """'11 → 12 (rising)': the effective rank `tail` epochs before the end and at the end."""
+    ranks = [r for r in row.get("rank_by_epoch") or [] if r is not None]
+    if len(ranks) <= tail:
+        return "—"
+    before, end = ranks[-1 - tail], ranks[-1]
+    return f"{before} → {end} ({'rising' if end > before else 'falling' if end < before else 'flat'})"
+
+
+def _signed(difference):
+    return "0" if difference == 0 else f"{difference:+d}".replace("-", "−")
+
+
+def fig2_section(others, out_root, report_dir):
+    """Fig. 2's six models at the paper's budget (seed 0, from the runs committed under
+    docs/results/paper/runs or the experiment's own document), beside the paper's ranks:
+    which agree (within RANK_TOLERANCE), which differ and by how much, which are not
+    trained yet, and the six-curve spectra figure."""
+    from training.experiments.budgets import BUDGETS
+    from training.experiments.committed import from_runs
+    from training.experiments.shapes_rank import ORDER
+    from training.experiments.shapes_rank import RUNS_FIGURES
+    from training.experiments.tables import markdown_table
+
+    d = others.get("paper", {}).get("shapes-rank")
+    if not d:
+        return []
+    seed = BUDGETS["paper"].seeds[0]
+    at = {row["label"]: row for row in d["rows"] if row["seed"] == seed}
+    rows, agree, differ = [], [], []
+    for label in ORDER:
+        paper = PAPER_RANKS.get(label)
+        row = at.get(label)
+        if row is None:
+            rows.append([label, paper if paper is not None else "not read off", "not trained yet"]
+                        + ["—"] * 5)
+            continue
+        rank = row["effective_rank"]
+        if paper is not None:
+            difference = rank - paper
+            (agree if abs(difference) <= RANK_TOLERANCE else differ).append((label, rank, paper, difference))
+        rows.append([label, paper if paper is not None else "not read off", rank,
+                     _signed(rank - paper) if paper is not None else "—",
+                     f"{row['entropy_rank']:.2f}", f"{row['mse']:.3g}",
+                     f"{row['colour_kept']:.0%}" if "colour_kept" in row else "—", _trend_at_end(row)])
+    header = ["model", "paper (Fig. 2)", "effective rank here", "here − paper", "entropy rank",
+              "eval MSE", "colour kept", f"rank over the last {FIG2_TAIL_EPOCHS} epochs"]
+    lines = ["## Fig. 2 at the paper's budget: the six models beside the paper", "",
+             f"The shapes models of Fig. 2 at the paper's budget ({PAPER_STEPS:,} steps, seed {seed}; "
+             f"hardware: {document_hardware_text(d)}). The paper's ranks are read off its log-scale "
+             f"plot at about 1 % of the largest singular value, this page's threshold.", "",
+             markdown_table(header, rows), ""]
+    findings = []
+    if agree:
+        findings.append("The same as the paper's (within " + str(RANK_TOLERANCE) + "): "
+                        + ", ".join(f"{label} {rank} (paper {paper})" for label, rank, paper, _ in agree) + ".")
+    if differ:
+        findings.append("Different from the paper's: " + ", ".join(
+            f"{label} {rank} against {paper} ({abs(diff)} {'below' if diff < 0 else 'above'})"
+            for label, rank, paper, diff in differ) + ".")
+    irmae = {label: at[label]["effective_rank"] for label in ("IRMAE l=2", "IRMAE l=4") if label in at}
+    baselines = {label: at[label]["effective_rank"] for label in ("AE", "AE+L1", "AE+L2") if label in at}
+    if irmae and baselines:
+        below = max(irmae.values()) < min(baselines.values())
+        findings.append(
+            f"The paper's ordering, IRMAE below every deterministic baseline, "
+            f"{'holds' if below else 'does not hold'} here: "
+            f"{', '.join(f'{k} {v}' for k, v in irmae.items())} against "
+            f"{', '.join(f'{k} {v}' for k, v in baselines.items())}.")
+    if "VAE" in at and "AE" in at:
+        vae, ae = at["VAE"], at["AE"]
+        findings.append(f"The VAE (β {vae['config']['kl_weight']:g}) counts {vae['effective_rank']} "
+                        f"at an eval MSE {vae['mse'] / ae['mse']:.0f}× the AE's: its KL term sends "
+                        "code dimensions to the prior, which costs reconstruction.")
+    missing = [label for label in ORDER if label not in at]
+    if missing:
+        findings.append(f"Not trained at the paper's budget yet: {', '.join(missing)} "
+                        "(`python -m training.experiments shapes-rank --budget paper` trains every "
+                        "missing one; on a CPU, `python -m training.fit --config RUN.json` with the "
+                        "experiment's config trains one per core, docs/training.md).")
+    lines += [" ".join(findings), ""]
+    figures = ([(os.path.join(d["runs_dir"], name), title) for name, title in RUNS_FIGURES] if from_runs(d)
+               else [(os.path.join(out_root, "paper", "shapes-rank", name), title) for name, title in d["figures"]])
+    for path, title in figures:
+        lines += [f"![{title}]({os.path.relpath(path, report_dir)})", "", f"*{title}.*", ""]
     return lines
 
 
@@ -533,6 +624,7 @@ def write_report(documents, out_root, report_path, others=None):
         "",
         *optimizer_summary(documents),
         *budgets_section(documents, others, out_root, report_dir),
+        *fig2_section(others, out_root, report_dir),
     ]
     for name in EXPERIMENTS:
         if name in documents:

@@ -23,12 +23,7 @@ def run_experiments(names, budget, runs_dir, out_root, report_path=REPORT):
     for name in names:
         run_experiment(name, budget, runs_dir, out_root)
     others = {"paper": load_paper_documents(out_root)} if budget.name == "cpu" else {}
-    runs = others.get("paper", {}).get("training-length")
-    from training.experiments.training_length import from_runs
-    from training.experiments.training_length import runs_figures
-
-    if runs and from_runs(runs):
-        runs_figures(runs)
+    draw_runs_figures(others.get("paper", {}))
     report.write_report(load_documents(out_root), out_root, report_path, others)
     print(f"wrote {report_path}")
 
@@ -85,17 +80,37 @@ def load_documents(out_root):
 PAPER_RUNS_DIR = "runs"  # under the paper budget's results: finished runs' own results
 
 
+def runs_experiments():
+    """{experiment: (runs_document, runs_figures)}: the experiments whose paper-budget
+    document can come from finished runs committed under OUT_ROOT/paper/runs."""
+    from training.experiments import shapes_rank
+    from training.experiments import training_length
+
+    return {"training-length": (training_length.runs_document, training_length.runs_figures),
+            "shapes-rank": (shapes_rank.runs_document, shapes_rank.runs_figures)}
+
+
 def load_paper_documents(out_root):
     """The paper budget's documents, which the CPU page shows beside its own
-    (OUT_ROOT/paper). Without a `training-length` document, its rows come from the
-    finished runs committed under OUT_ROOT/paper/runs (the paper budget's CPU path)."""
+    (OUT_ROOT/paper). Where an experiment of `runs_experiments()` has no document, its
+    rows come from the finished runs committed under OUT_ROOT/paper/runs (the paper
+    budget's CPU path)."""
     from training.experiments.budgets import BUDGETS
-    from training.experiments.training_length import runs_document
 
     root = os.path.join(out_root, "paper")
     documents = load_documents(root) if os.path.isdir(root) else {}
-    if "training-length" not in documents:
-        runs = runs_document(BUDGETS["paper"], os.path.join(root, PAPER_RUNS_DIR))
-        if runs:
-            documents["training-length"] = runs
+    for name, (runs_document, _) in runs_experiments().items():
+        if name not in documents:
+            runs = runs_document(BUDGETS["paper"], os.path.join(root, PAPER_RUNS_DIR))
+            if runs:
+                documents[name] = runs
     return documents
+
+
+def draw_runs_figures(documents):
+    """Draws the figures of each document built from committed runs, beside the runs."""
+    from training.experiments.committed import from_runs
+
+    for name, (_, runs_figures) in runs_experiments().items():
+        if name in documents and from_runs(documents[name]):
+            runs_figures(documents[name])

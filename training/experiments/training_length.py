@@ -2,10 +2,10 @@
 
 import os
 
+from training.experiments import committed
 from training.experiments.budgets import BUDGETS
 from training.experiments.budgets import make_config
 from training.experiments.budgets import Trial
-from training.experiments.context import Context
 from training.experiments.context import trial_row
 from training.experiments.figures import colour_kept
 from training.experiments.figures import rank_history
@@ -14,18 +14,9 @@ from training.experiments.figures import reconstruction_rows_figure
 from training.experiments.figures import spectra_figure
 from training.experiments.figures import training_steps
 from training.experiments.tables import rank_table
-from training.provenance import hardware_text
 
 
 RANK_FIGURE = ("rank_over_training.png", "Shapes: effective rank over training, AE and IRMAE l=2")
-RUNS_SOURCE = "runs"  # a document's `source` when built from committed runs (`runs_document`)
-
-
-def from_runs(document):
-    """Whether a training-length document was assembled from finished runs' own results."""
-    return document.get("source") == RUNS_SOURCE
-
-
 def headline_trials(budget):
     """AE and IRMAE l=2 at the budget's length and, where the budget has one, longer."""
     trials = []
@@ -69,45 +60,10 @@ def run(ctx):
 
 
 def runs_document(budget, root):
-    """The experiment's rows from its runs' own results, without the models: the
-    files `training.fit` leaves in a finished run (config.json, status.json,
-    history.csv, spectrum.json: its end-of-training evaluation on the eval split),
-    committed under `root/RUN_NAME/` where a run was trained outside the experiment
-    (the paper budget's CPU path). Only finished runs of `headline_trials(budget)`
-    count; None when there is none. Shaped like `results.json`, with `source: "runs"` and
-    `runs_dir: root`."""
-    import json
-
-    from training.rundir import RunDir
-    from training.trainer import build_optimizer
-
-    trials = headline_trials(budget)
-    rows, machines = [], []
-    for trial in trials:
-        run = RunDir(os.path.join(root, trial.config.run_name))
-        if run.read_status().get("state") != "complete" or not os.path.exists(run.spectrum_path):
-            continue
-        with open(run.spectrum_path, encoding="utf-8") as handle:
-            spectrum = json.load(handle)
-        with open(run.config_path, encoding="utf-8") as handle:
-            machines.append(json.load(handle).get("hardware"))
-        rows.append(dict(
-            label=trial.label, group=trial.group, seed=trial.config.seed, run_name=trial.config.run_name,
-            config=trial.config.to_dict(), effective_rank=spectrum["effective_rank"],
-            entropy_rank=spectrum["entropy_rank"], singular_values=spectrum["singular_values"],
-            mse=spectrum["eval_mse"], colour_kept=spectrum["colour_kept"], num_codes=spectrum["num_codes"],
-            rank_by_epoch=rank_history(run.path), steps=training_steps(trial.config), hardware=machines[-1],
-        ))
-    if not rows:
-        return None
-    # One machine for the document where every run names the same one; runs trained in
-    # different sittings keep theirs in their rows.
-    return {"experiment": "training-length", "source": RUNS_SOURCE, "runs_dir": root, "budget": {"name": budget.name},
-            "hardware": (machines[0] if all(hardware_text(m) == hardware_text(machines[0]) for m in machines)
-                         else None),
-            # The run names encode the optimizer: the trials' settings are the runs'.
-            "adam_epsilon_placement": build_optimizer(trials[0].config).epsilon_placement,
-            "rows": rows}
+    """The experiment's rows from its finished runs committed under `root/RUN_NAME/`
+    (`committed.runs_document`): only runs of `headline_trials(budget)` count; None when
+    there is none."""
+    return committed.runs_document("training-length", budget, headline_trials(budget), root)
 
 
 RUNS_FIGURES = (RANK_FIGURE,
@@ -116,14 +72,6 @@ RUNS_FIGURES = (RANK_FIGURE,
 
 def runs_figures(document):
     """Draws a runs document's figures (see `runs_document`) beside its runs, in
-    `runs_dir`: the rank after every epoch from each run's history.csv, and the spectra of
-    the runs' end-of-training eval codes. Returns [(file name, title)]."""
-    root = document["runs_dir"]
+    `runs_dir` (`committed.runs_figures`). Returns [(file name, title)]."""
     budget = BUDGETS[document["budget"]["name"]]
-    finished = {row["run_name"] for row in document["rows"]}
-    trials = [trial for trial in headline_trials(budget) if trial.config.run_name in finished]
-    (rank_name, rank_title), (spectra_name, spectra_title) = RUNS_FIGURES
-    rank_over_training_figure(Context(budget, root, root), trials, os.path.join(root, rank_name), rank_title,
-                              by_steps=True)
-    spectra_figure(document["rows"], os.path.join(root, spectra_name), spectra_title)
-    return list(RUNS_FIGURES)
+    return committed.runs_figures(document, headline_trials(budget), RUNS_FIGURES, by_steps=True)
