@@ -38,6 +38,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+EXPERIMENT_TESTS = "tests/test_experiments_"  # the modules that read `smoke_experiments`
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` (setup.cfg), with every experiments module in one scope: the
+    smoke experiments run one at a time (they share runs), so a second worker that asks
+    for one would wait on the lock; in one scope one worker runs them all while the
+    other takes the rest of the suite. The scope has the most tests, so it goes first."""
+    if config.option.dist != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ExperimentsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return EXPERIMENT_TESTS if nodeid.startswith(EXPERIMENT_TESTS) else super()._split_scope(nodeid)
+
+    return ExperimentsTogether(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_policy():
     keras.utils.set_random_seed(0)
