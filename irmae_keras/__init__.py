@@ -5,7 +5,8 @@ Public API:
     singular_spectrum, effective_rank, the samplers (MultivariateGaussianSampler,
     GaussianMixtureSampler, PCAGridSampler), interpolate, frechet_distance,
     RankMonitor, and the modules `analysis`, `architectures`, `layers`,
-    `models`, `official`, `optimizers`, `folding`, `sampling`, `fid`, `callbacks`, `plots`.
+    `models`, `official`, `optimizers`, `folding`, `sampling`, `fid`, `callbacks`, `plots`,
+    `paper` (the paper's numbers) and `pretrained` (the shipped presets).
 """
 
 # First, before anything imports TensorFlow: its oneDNN kernels on every x86-64 CPU
@@ -80,7 +81,7 @@ __all__ = [
     "onednn",
     "optimizers",
     "plots",
-    "presets",
+    "paper",
     "pretrained",
     "sampling",
     "singular_spectrum",

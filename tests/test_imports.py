@@ -178,3 +178,14 @@ def test_importing_export_does_not_import_tensorflow():
               "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     result = run_python("-c", script, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_public_name_of_the_package_resolves():
+    """`from irmae_keras import *` imports each name of `__all__`; a renamed module left in
+    the list would break it."""
+    import irmae_keras
+
+    namespace = {}
+    exec("from irmae_keras import *", namespace)
+    assert set(irmae_keras.__all__) <= set(namespace)
+    assert {"paper", "pretrained", "official"} <= set(irmae_keras.__all__)

@@ -312,7 +312,7 @@ class TestReader:
 
     @pytest.mark.parametrize("file_format", official.FILE_FORMATS)
     def test_torch_loads_what_the_writer_writes(self, tmp_path, file_format):
-        torch = pytest.importorskip("torch")
+        pytest.importorskip("torch")
         state = {"f": np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3), "d": np.array([1e-300]),
                  "h": np.array([0.5, 2.0], dtype=np.float16), "i": np.array([2**40, -3]),
                  "b": np.array([True, False]), "u": np.array([255], dtype=np.uint8)}
