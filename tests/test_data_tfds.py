@@ -63,7 +63,7 @@ class TestTfdsOffline:
 
     def test_probe_returns_within_10_seconds_here(self):
         started = time.monotonic()
-        reachable = data.download_host_reachable(data.DOWNLOAD_HOSTS["mnist"])
+        reachable = data.download_host_reachable(data.MNIST_TFDS.host)
         assert isinstance(reachable, bool)
         assert time.monotonic() - started < 10
 
@@ -95,7 +95,7 @@ class TestTfdsOffline:
         assert data.download_host_reachable("example.invalid", timeout_s=5) is True
 
     def test_real_offline_load_fails_within_10_seconds(self, tmp_path):
-        if data.download_host_reachable(data.DOWNLOAD_HOSTS["mnist"]):
+        if data.download_host_reachable(data.MNIST_TFDS.host):
             pytest.skip("the download host is reachable: this test is for offline machines")
         started = time.monotonic()
         with pytest.raises(DataError, match="cannot be reached"):

@@ -48,7 +48,7 @@ from training.data.shapes import SHAPES_FACTORS
 from training.data.shapes import generate_shapes
 from training.data.shapes import render_shapes
 from training.data.shapes import sample_shapes_factors
-from training.data.tfds import DOWNLOAD_HOSTS
+from training.data.tfds import MNIST_TFDS
 from training.data.tfds import download_host_reachable
 
 __all__ = [
@@ -77,6 +77,6 @@ __all__ = [
     "generate_shapes",
     "render_shapes",
     "sample_shapes_factors",
-    "DOWNLOAD_HOSTS",
+    "MNIST_TFDS",
     "download_host_reachable",
 ]

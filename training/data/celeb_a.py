@@ -13,7 +13,7 @@ from training.data.pipeline import STREAM_SHUFFLE_BUFFER
 from training.data.pipeline import decoded_pipeline
 from training.data.pipeline import file_pipeline
 from training.data.pipeline import pillow_decoder
-from training.data.tfds import TFDS_SPLITS
+from training.data.tfds import TfdsData
 from training.data.tfds import capped
 from training.data.tfds import prepared_tfds_builder
 
@@ -35,8 +35,16 @@ CELEB_A_ATTRIBUTES = tuple("""
     """.split())
 
 
-# Official partition codes in list_eval_partition.txt, and the tfds split of each of our splits.
+# Official partition codes in list_eval_partition.txt.
 CELEB_A_PARTITIONS = {"train": 0, "eval": 1, "test": 2}
+
+# The tfds copy: its download host, the tfds split of each of ours, and the official files
+# that stand in for it offline.
+CELEB_A_TFDS = TfdsData(
+    "celeb_a", "drive.google.com", {"train": "train", "eval": "validation", "test": "test"},
+    offline_alternative="pass --data-dir with the official CelebA files (img_align_celeba/ and "
+                        "list_eval_partition.txt)",
+)
 
 
 def celeb_a_attribute_vector(attributes):
@@ -171,9 +179,9 @@ def celeb_a_dataset(split, size, options):
 def celeb_a_tfds_dataset(split, size, data_dir, options):
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
-    builder = prepared_tfds_builder("celeb_a", data_dir)
+    builder = prepared_tfds_builder(CELEB_A_TFDS, data_dir)
     examples = builder.as_dataset(
-        split=TFDS_SPLITS["celeb_a"][split],
+        split=CELEB_A_TFDS.splits[split],
         shuffle_files=options.shuffle,
         read_config=tfds.ReadConfig(shuffle_seed=options.seed, add_tfds_id=True),
         # JPEG bytes are decoded by Pillow after the shuffle, as for the local files.

@@ -1,11 +1,13 @@
 """tensorflow-datasets: the mnist source, and the tfds reading (with an offline probe that
 fails fast) that celeb_a shares."""
 
+import dataclasses
 import os
 import socket
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 
 import tensorflow as tf
 
@@ -21,14 +23,19 @@ from training.data.pipeline import in_memory_pipeline
 MNIST_SIZES = {"train": 60_000, "eval": 10_000}
 
 
-TFDS_SPLITS = {
-    "mnist": {"train": "train", "eval": "test", "test": "test"},
-    "celeb_a": {"train": "train", "eval": "validation", "test": "test"},
-}
+@dataclasses.dataclass(frozen=True)
+class TfdsData:
+    """A tfds dataset as a source module reads it: its tfds name, the host its download
+    comes from (probed first, so offline fails fast), which tfds split each of our splits
+    is, and what else a user without the download can pass (said in the error)."""
+
+    name: str
+    host: str
+    splits: Mapping
+    offline_alternative: str = ""
 
 
-# Where tfds downloads each dataset from: probed before a download so offline fails fast.
-DOWNLOAD_HOSTS = {"mnist": "storage.googleapis.com", "celeb_a": "drive.google.com"}
+MNIST_TFDS = TfdsData("mnist", "storage.googleapis.com", {"train": "train", "eval": "test", "test": "test"})
 
 
 PROBE_TIMEOUT_S = 3.0
@@ -75,37 +82,36 @@ def download_host_reachable(host, timeout_s=PROBE_TIMEOUT_S):
     return outcome.get("reached", False)
 
 
-def not_prepared_message(name, looked_in, why):
+def not_prepared_message(tfds_data, looked_in, why):
+    name = tfds_data.name
     how = (
         f'on a connected machine run `python -c "import tensorflow_datasets as tfds; '
         f"tfds.load('{name}')\"`, copy its ~/tensorflow_datasets folder (the one holding "
         f"{name}/) here and pass it as --data-dir"
     )
-    if name == "celeb_a":
-        how += (
-            ", or pass --data-dir with the official CelebA files (img_align_celeba/ and "
-            "list_eval_partition.txt)"
-        )
+    if tfds_data.offline_alternative:
+        how += f", or {tfds_data.offline_alternative}"
     return f"{name} is not prepared in {looked_in!r} and {why}; {how}, or use --dataset folder"
 
 
-def prepared_tfds_builder(name, data_dir):
-    """A tfds builder whose data is on disk, downloading it only when the host is reachable."""
+def prepared_tfds_builder(tfds_data, data_dir):
+    """A tfds builder of `tfds_data` (a TfdsData) whose data is on disk, downloading it
+    only when its host is reachable."""
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = tfds.builder(tfds_data.name, data_dir=data_dir)
     if builder.is_prepared():
         return builder
-    host = DOWNLOAD_HOSTS[name]
+    host = tfds_data.host
     looked_in = os.fspath(builder.data_dir)
     if not download_host_reachable(host):
-        raise DataError(not_prepared_message(name, looked_in, f"{host} cannot be reached"))
+        raise DataError(not_prepared_message(tfds_data, looked_in, f"{host} cannot be reached"))
     try:
         builder.download_and_prepare()
     # Downloads fail in many ways (quota, HTTP, disk); each gets the same advice.
     except Exception as error:  # pylint: disable=broad-except
         why = f"downloading it failed ({describe(error)[:200]})"
-        raise DataError(not_prepared_message(name, looked_in, why)) from error
+        raise DataError(not_prepared_message(tfds_data, looked_in, why)) from error
     return builder
 
 
@@ -123,8 +129,8 @@ def capped(dataset, size, name):
 
 def mnist_dataset(split, size, options):
     data_dir = None if options.data_dir is None else existing_dir(options.data_dir, "mnist")
-    builder = prepared_tfds_builder("mnist", data_dir)
-    examples = builder.as_dataset(split=TFDS_SPLITS["mnist"][split], shuffle_files=False)
+    builder = prepared_tfds_builder(MNIST_TFDS, data_dir)
+    examples = builder.as_dataset(split=MNIST_TFDS.splits[split], shuffle_files=False)
     source = examples.map(
         lambda example: (example["image"], tf.cast(example["label"], tf.int32)),
         num_parallel_calls=tf.data.AUTOTUNE,
