@@ -224,6 +224,59 @@ def row_labels(document):
     return [row["label"] for row in document["rows"]]
 
 
+# --- paper-budget runs committed without their models -----------------------------------
+
+COMMITTED_MACHINE = {"cores": 2, "cpu": "Test CPU", "gpus": [], "python": "3", "tensorflow": "2"}
+
+
+def commit_run(root, config, rank, ranks_by_epoch, state="complete", mse=0.001, colour=0.9):
+    """A run as the paper budget's CPU path commits it under `root`: its config (with the
+    machine), status, history and spectrum, no model. Returns its RunDir."""
+    import csv
+
+    from training.rundir import RunDir
+
+    run = RunDir(os.path.join(root, config.run_name))
+    os.makedirs(run.path)
+    with open(run.config_path, "w") as handle:
+        json.dump(dict(config.to_dict(), hardware=COMMITTED_MACHINE), handle)
+    with open(run.status_path, "w") as handle:
+        json.dump({"state": state, "epochs": len(ranks_by_epoch)}, handle)
+    with open(run.history_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", "effective_rank", "entropy_rank"])
+        writer.writerows([epoch, r, r * 0.8] for epoch, r in enumerate(ranks_by_epoch))
+    values = [1.0] + [0.5] * (rank - 1) + [1e-4] * (config.latent_dim - rank)
+    with open(run.spectrum_path, "w") as handle:
+        json.dump({"effective_rank": rank, "entropy_rank": rank * 0.8, "singular_values": values,
+                   "eval_mse": mse, "colour_kept": colour, "num_codes": 10_000}, handle)
+    return run
+
+
+def fig2_trial(label):
+    """Fig. 2's trial `label` at the paper's budget, seed 0."""
+    from training.experiments import budgets
+    from training.experiments import shapes_rank
+
+    return next(t for t in shapes_rank.fig2_trials(budgets.BUDGETS["paper"])
+                if t.label == label and t.config.seed == 0)
+
+
+def commit_fig2_runs(results_root):
+    """Four of Fig. 2's six models finished at the paper's budget (AE 12, IRMAE l=2 6,
+    l=4 4, VAE 3), AE+L2 half-way, AE+L1 not started, under RESULTS/paper/runs as the
+    results page reads them. Returns RESULTS."""
+    from training.experiments import runner
+
+    root = os.path.join(str(results_root), "paper", runner.PAPER_RUNS_DIR)
+    os.makedirs(root)
+    for label, rank, mse in (("AE", 12, 1.2e-4), ("IRMAE l=2", 6, 2.2e-4), ("IRMAE l=4", 4, 3e-3),
+                             ("VAE", 3, 7.7e-3)):
+        commit_run(root, fig2_trial(label).config, rank, [rank - 1] * 90 + [rank] * 10, mse=mse)
+    commit_run(root, fig2_trial("AE+L2").config, 9, [9] * 46, state="training")
+    return results_root
+
+
 # --- nothing touched ---------------------------------------------------------------------
 
 

@@ -8,10 +8,12 @@ import shutil
 
 import pytest
 
+from tests.helpers import commit_fig2_runs
 from training.experiments import budgets
 from training.experiments import registry
 from training.experiments import report
 from training.experiments import runner
+from training.experiments import shapes_rank
 from training.experiments import training_length
 from training.rundir import RunDir
 
@@ -278,3 +280,46 @@ class TestVerdicts:
     def test_missing_experiments_say_how_to_run_them(self):
         line = report.summary_rank({})
         assert "not run yet" in line and "python -m training.experiments shapes-rank" in line
+
+
+# --- Fig. 2 at the paper's budget, from committed runs --------------------------------------
+
+
+@pytest.fixture
+def paper_runs(tmp_path):
+    return commit_fig2_runs(tmp_path / "results")
+
+
+def test_the_results_page_shows_the_six_models_beside_the_papers_ranks(paper_runs):
+    others = {"paper": runner.load_paper_documents(str(paper_runs))}
+    runner.draw_runs_figures(others["paper"])
+    root = paper_runs / "paper" / runner.PAPER_RUNS_DIR
+    for name, _ in shapes_rank.RUNS_FIGURES + training_length.RUNS_FIGURES:
+        assert os.path.getsize(root / name) > 1000
+    text = "\n".join(report.fig2_section(others, str(paper_runs), str(paper_runs.parent)))
+    assert "| AE | 17 | 12 | −5 | 9.60 | 0.00012 | 90% | 11 → 12 (rising) |" in text
+    assert "| IRMAE l=2 | 7 | 6 | −1 |" in text and "| IRMAE l=4 | 4 | 4 | 0 |" in text
+    assert "| VAE | not read off | 3 | — |" in text
+    assert "| AE+L1 | 25 | not trained yet |" in text and "| AE+L2 | 17 | not trained yet |" in text
+    assert "The same as the paper's (within 1): IRMAE l=2 6 (paper 7), IRMAE l=4 4 (paper 4)." in text
+    assert "Different from the paper's: AE 12 against 17 (5 below)." in text
+    assert "IRMAE below every deterministic baseline, holds here: IRMAE l=2 6, IRMAE l=4 4 against AE 12" in text
+    assert "eval MSE 64× the AE's" in text
+    assert "Not trained at the paper's budget yet: AE+L1, AE+L2" in text
+    assert "hardware: Test CPU, 2 CPU cores, no GPU" in text
+    for name, title in shapes_rank.RUNS_FIGURES:
+        assert f"![{title}](results/paper/runs/{name})" in text
+
+
+def test_the_ordering_verdict_follows_the_numbers(paper_runs):
+    others = {"paper": runner.load_paper_documents(str(paper_runs))}
+    ae = others["paper"]["shapes-rank"]["rows"][0]
+    ae["effective_rank"] = 5
+    text = "\n".join(report.fig2_section(others, str(paper_runs), str(paper_runs.parent)))
+    assert "IRMAE below every deterministic baseline, does not hold here" in text
+    assert "AE 5 against 17 (12 below)" in text
+
+
+def test_no_paper_budget_runs_no_section(tmp_path):
+    assert report.fig2_section({"paper": runner.load_paper_documents(str(tmp_path))}, str(tmp_path),
+                               str(tmp_path)) == []
