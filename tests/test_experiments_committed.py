@@ -1,6 +1,8 @@
 """training/experiments/committed.py: an experiment's document from finished runs committed
 without their models (the paper budget's CPU path), for Fig. 2's six models."""
 
+import os
+
 import pytest
 
 from tests.helpers import COMMITTED_MACHINE
@@ -33,3 +35,15 @@ def test_only_finished_runs_count_in_figure_2s_order(paper_runs):
     # The same runs give training-length its pair.
     assert [row["group"] for row in documents["training-length"]["rows"]] == ["AE", "IRMAE l=2"]
     assert shapes_rank.runs_document(PAPER, str(paper_runs / "nothing-here")) is None
+
+
+def test_a_complete_run_without_its_spectrum_does_not_count(paper_runs):
+    """A run copied without spectrum.json has no end-of-training evaluation to show."""
+    from training.rundir import RunDir
+
+    root = str(paper_runs / "paper" / runner.PAPER_RUNS_DIR)
+    vae = fig2_trial("VAE")
+    os.remove(RunDir(os.path.join(root, vae.config.run_name)).spectrum_path)
+    assert vae not in committed.finished_trials(shapes_rank.fig2_trials(PAPER), root)
+    labels = [row["label"] for row in shapes_rank.runs_document(PAPER, root)["rows"]]
+    assert labels == ["AE", "IRMAE l=2", "IRMAE l=4"]
