@@ -300,12 +300,12 @@ def test_the_results_page_shows_the_six_models_beside_the_papers_ranks(paper_run
     assert "| AE | 17 | 12 | −5 | 9.60 | 0.00012 | 90% | 11 → 12 (rising) |" in text
     assert "| IRMAE l=2 | 7 | 6 | −1 |" in text and "| IRMAE l=4 | 4 | 4 | 0 |" in text
     assert "| VAE | not read off | 3 | — |" in text
-    assert "| AE+L1 | 25 | not trained yet |" in text and "| AE+L2 | 17 | not trained yet |" in text
+    assert "| AE+L1 | 25 | not trained at this budget |" in text and "| AE+L2 | 17 | not trained at this budget |" in text
     assert "The same as the paper's (within 1): IRMAE l=2 6 (paper 7), IRMAE l=4 4 (paper 4)." in text
     assert "Different from the paper's: AE 12 against 17 (5 below)." in text
     assert "IRMAE below every deterministic baseline, holds here: IRMAE l=2 6, IRMAE l=4 4 against AE 12" in text
     assert "eval MSE 64× the AE's" in text
-    assert "Not trained at the paper's budget yet: AE+L1, AE+L2" in text
+    assert "Not trained at the paper's budget: AE+L1, AE+L2" in text
     assert "hardware: Test CPU, 2 CPU cores, no GPU" in text
     for name, title in shapes_rank.RUNS_FIGURES:
         assert f"![{title}](results/paper/runs/{name})" in text

@@ -272,8 +272,9 @@ def _signed(difference):
 def fig2_section(others, out_root, report_dir):
     """Fig. 2's six models at the paper's budget (seed 0, from the runs committed under
     docs/results/paper/runs or the experiment's own document), beside the paper's ranks:
-    which agree (within RANK_TOLERANCE), which differ and by how much, which are not
-    trained yet, and the six-curve spectra figure."""
+    which agree (within RANK_TOLERANCE), which differ and by how much, which have no
+    finished run, and the six-curve figures."""
+    from irmae_keras.paper import RANK_THRESHOLD
     from training.experiments.budgets import BUDGETS
     from training.experiments.committed import from_runs
     from training.experiments.shapes_rank import ORDER
@@ -289,16 +290,15 @@ def fig2_section(others, out_root, report_dir):
     for label in ORDER:
         paper = PAPER_RANKS.get(label)
         row = at.get(label)
+        paper_cell = "not read off" if paper is None else paper
         if row is None:
-            rows.append([label, paper if paper is not None else "not read off", "not trained yet"]
-                        + ["—"] * 5)
+            rows.append([label, paper_cell, "not trained at this budget"] + ["—"] * 5)
             continue
         rank = row["effective_rank"]
         if paper is not None:
             difference = rank - paper
             (agree if abs(difference) <= RANK_TOLERANCE else differ).append((label, rank, paper, difference))
-        rows.append([label, paper if paper is not None else "not read off", rank,
-                     _signed(rank - paper) if paper is not None else "—",
+        rows.append([label, paper_cell, rank, "—" if paper is None else _signed(rank - paper),
                      f"{row['entropy_rank']:.2f}", f"{row['mse']:.3g}",
                      f"{row['colour_kept']:.0%}" if "colour_kept" in row else "—", _trend_at_end(row)])
     header = ["model", "paper (Fig. 2)", "effective rank here", "here − paper", "entropy rank",
@@ -306,7 +306,7 @@ def fig2_section(others, out_root, report_dir):
     lines = ["## Fig. 2 at the paper's budget: the six models beside the paper", "",
              f"The shapes models of Fig. 2 at the paper's budget ({PAPER_STEPS:,} steps, seed {seed}; "
              f"hardware: {document_hardware_text(d)}). The paper's ranks are read off its log-scale "
-             f"plot at about 1 % of the largest singular value, this page's threshold.", "",
+             f"plot at about {RANK_THRESHOLD:.0%} of the largest singular value, this page's threshold.", "",
              markdown_table(header, rows), ""]
     findings = []
     if agree:
@@ -332,7 +332,7 @@ def fig2_section(others, out_root, report_dir):
                         "code dimensions to the prior, which costs reconstruction.")
     missing = [label for label in ORDER if label not in at]
     if missing:
-        findings.append(f"Not trained at the paper's budget yet: {', '.join(missing)} "
+        findings.append(f"Not trained at the paper's budget: {', '.join(missing)} "
                         "(`python -m training.experiments shapes-rank --budget paper` trains every "
                         "missing one; on a CPU, `python -m training.fit --config RUN.json` with the "
                         "experiment's config trains one per core, docs/training.md).")

@@ -7,6 +7,8 @@ import time
 
 from training.config import RunConfig
 from training.config import hardware
+from training.experiments import shapes_rank
+from training.experiments import training_length
 from training.experiments.context import Context
 from training.experiments.registry import EXPERIMENTS
 
@@ -80,26 +82,22 @@ def load_documents(out_root):
 PAPER_RUNS_DIR = "runs"  # under the paper budget's results: finished runs' own results
 
 
-def runs_experiments():
-    """{experiment: (runs_document, runs_figures)}: the experiments whose paper-budget
-    document can come from finished runs committed under OUT_ROOT/paper/runs."""
-    from training.experiments import shapes_rank
-    from training.experiments import training_length
-
-    return {"training-length": (training_length.runs_document, training_length.runs_figures),
-            "shapes-rank": (shapes_rank.runs_document, shapes_rank.runs_figures)}
+# The experiments whose paper-budget document can come from finished runs committed under
+# OUT_ROOT/paper/runs: {experiment: (runs_document, runs_figures)}.
+RUNS_EXPERIMENTS = {"training-length": (training_length.runs_document, training_length.runs_figures),
+                    "shapes-rank": (shapes_rank.runs_document, shapes_rank.runs_figures)}
 
 
 def load_paper_documents(out_root):
     """The paper budget's documents, which the CPU page shows beside its own
-    (OUT_ROOT/paper). Where an experiment of `runs_experiments()` has no document, its
+    (OUT_ROOT/paper). Where an experiment of `RUNS_EXPERIMENTS` has no document, its
     rows come from the finished runs committed under OUT_ROOT/paper/runs (the paper
     budget's CPU path)."""
     from training.experiments.budgets import BUDGETS
 
     root = os.path.join(out_root, "paper")
     documents = load_documents(root) if os.path.isdir(root) else {}
-    for name, (runs_document, _) in runs_experiments().items():
+    for name, (runs_document, _) in RUNS_EXPERIMENTS.items():
         if name not in documents:
             runs = runs_document(BUDGETS["paper"], os.path.join(root, PAPER_RUNS_DIR))
             if runs:
@@ -111,6 +109,6 @@ def draw_runs_figures(documents):
     """Draws the figures of each document built from committed runs, beside the runs."""
     from training.experiments.committed import from_runs
 
-    for name, (_, runs_figures) in runs_experiments().items():
+    for name, (_, runs_figures) in RUNS_EXPERIMENTS.items():
         if name in documents and from_runs(documents[name]):
             runs_figures(documents[name])

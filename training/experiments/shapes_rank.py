@@ -16,7 +16,7 @@ from training.experiments.tables import rank_table
 
 ORDER = ("AE", "AE+L1", "AE+L2", "VAE", "IRMAE l=2", "IRMAE l=4")  # Fig. 2's curves, as listed
 RUNS_FIGURES = (("fig2_rank_over_training.png", "Shapes: effective rank over training, Fig. 2's models"),
-                ("fig2_spectra.png", "Singular values of the shapes eval codes (paper Fig. 2), seed 0"))
+                ("fig2_spectra.png", "Singular values of the shapes eval codes (paper Fig. 2)"))
 
 
 def fig2_trials(budget):

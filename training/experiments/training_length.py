@@ -17,6 +17,8 @@ from training.experiments.tables import rank_table
 
 
 RANK_FIGURE = ("rank_over_training.png", "Shapes: effective rank over training, AE and IRMAE l=2")
+
+
 def headline_trials(budget):
     """AE and IRMAE l=2 at the budget's length and, where the budget has one, longer."""
     trials = []
