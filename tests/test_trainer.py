@@ -631,8 +631,12 @@ class TestInterruptionsAreOneLine:
         args = ["--train-size", "128", "--eval-size", "32", "-n", "4", "--batch-size", "16",
                 "--epochs", str(epochs), "--quiet", "--no-export", "--output-dir", str(tmp_path), "--run-name", "r"]
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        # Ctrl-C as a terminal delivers it: a shell that starts a job in the background (`&`,
+        # as a CI runner may start pytest) ignores SIGINT for its children, and an ignored
+        # SIGINT survives exec, so the child would never see the signal and exit 0.
         process = subprocess.Popen([sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         metadata = os.path.join(RunDir(tmp_path / "r").backup_dir, "training_metadata.json")
         deadline = time.time() + 300
         while time.time() < deadline and not os.path.exists(metadata):
