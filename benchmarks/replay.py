@@ -104,13 +104,14 @@ def perturb(module, scale, seed):
     return module
 
 
-def train_torch(module, batches, lr=1e-4):
-    """Per-step losses of the PyTorch reference's Adam + MSE step."""
+def train_torch(module, batches, lr=1e-4, threads=None):
+    """Per-step losses of the PyTorch reference's Adam + MSE step, on `threads` torch
+    threads (None: the reference's)."""
     import torch
 
     from benchmarks import torch_reference
 
-    torch_reference.set_threads()
+    torch_reference.set_threads(threads)
     step = torch_reference.make_train_step(module, lr=lr)
     return np.array([float(step(torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()))) for batch in batches])
 
@@ -151,9 +152,11 @@ def drift(losses, codes, reference_losses, reference_codes, window):
 
 
 def replay(model_name, steps=600, batch_size=32, window=50, eval_count=256, seed=0,
-           placements=PLACEMENTS):
+           placements=PLACEMENTS, torch_threads=None):
     """Drifts of each Keras placement and of the perturbed PyTorch run (the floor)
-    from the PyTorch reference run, for one model."""
+    from the PyTorch reference run, for one model. `torch_threads`: torch's intra-op
+    threads (None: the reference's); 1 where the other cores are busy, since idle torch
+    threads spin while they wait for a core."""
     batches = shapes_batches(steps, batch_size, seed)
     images = eval_images(eval_count, seed)
     window = min(window, steps)
@@ -161,10 +164,10 @@ def replay(model_name, steps=600, batch_size=32, window=50, eval_count=256, seed
     initial = [np.array(w) for w in start.get_weights()]
 
     reference = torch_copy(start)
-    reference_losses = train_torch(reference, batches)
+    reference_losses = train_torch(reference, batches, threads=torch_threads)
     reference_codes = torch_codes(reference, images)
     noisy = perturb(torch_copy(start), PERTURBATION, seed)
-    floor = drift(train_torch(noisy, batches), torch_codes(noisy, images),
+    floor = drift(train_torch(noisy, batches, threads=torch_threads), torch_codes(noisy, images),
                   reference_losses, reference_codes, window)
 
     result = {"floor": floor, "placements": {}}
@@ -220,6 +223,10 @@ def parse_args(argv):
                         help="moving-average window of the loss curves (default: %(default)s)")
     parser.add_argument("--eval-images", type=int, default=256, help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    parser.add_argument("--torch-threads", type=int, metavar="N",
+                        help="torch's intra-op threads (default: the PyTorch reference's); the floor is "
+                             "measured on the same threads, so the verdict does not depend on it, only "
+                             "the time does: 1 is quicker where the other cores are busy")
     parser.add_argument("--out", metavar="FILE.json", help="also save the JSON there")
     parser.add_argument("--figure", metavar="FILE.png", help="also draw the loss-gap figure there")
     return parser.parse_args(argv)
@@ -233,14 +240,18 @@ def main(argv=None):
     started = time.time()
     import tensorflow as tf
 
+    from benchmarks import torch_reference
+
     tf.config.run_functions_eagerly(False)
+    threads = torch_reference.THREADS if args.torch_threads is None else args.torch_threads
     report = {
         "settings": {"steps": args.steps, "batch_size": args.batch_size, "window": args.window,
                      "eval_images": args.eval_images, "seed": args.seed, "lr": 1e-4,
-                     "epsilon": 1e-8, "perturbation": PERTURBATION, "tolerance": TOLERANCE},
+                     "epsilon": 1e-8, "perturbation": PERTURBATION, "tolerance": TOLERANCE,
+                     "torch_threads": threads},
         "machine": common.machine(frameworks=("tensorflow", "keras", "torch")),
         "models": {name: replay(name, args.steps, args.batch_size, args.window,
-                                args.eval_images, args.seed) for name in args.models},
+                                args.eval_images, args.seed, torch_threads=threads) for name in args.models},
     }
     report["seconds"] = round(time.time() - started, 1)
     if args.figure:

@@ -103,8 +103,9 @@ class IRMAE(nn.Module):
         return self.decoder(self.encode(x))
 
 
-def set_threads(threads=THREADS):
-    torch.set_num_threads(threads)
+def set_threads(threads=None):
+    """torch's intra-op threads: `threads`, or the reference's THREADS where None."""
+    torch.set_num_threads(THREADS if threads is None else threads)
 
 
 def make_train_step(model, lr=1e-4):
