@@ -210,6 +210,17 @@ def save_figure(report, path):
         figure.savefig(temp, dpi=110)
 
 
+def thread_count(text):
+    """argparse type of --torch-threads: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"takes an integer >= 1 (torch's intra-op threads), not {text!r}")
+    return value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.replay",
@@ -223,7 +234,7 @@ def parse_args(argv):
                         help="moving-average window of the loss curves (default: %(default)s)")
     parser.add_argument("--eval-images", type=int, default=256, help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    parser.add_argument("--torch-threads", type=int, metavar="N",
+    parser.add_argument("--torch-threads", type=thread_count, metavar="N",
                         help="torch's intra-op threads (default: the PyTorch reference's); the floor is "
                              "measured on the same threads, so the verdict does not depend on it, only "
                              "the time does: 1 is quicker where the other cores are busy")

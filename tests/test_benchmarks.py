@@ -202,6 +202,18 @@ class TestReplay:
         finally:
             torch.set_num_threads(before)
 
+    @pytest.mark.parametrize("value", ["0", "-2", "two"])
+    def test_a_bad_torch_thread_count_is_one_line_and_exit_2(self, value, capsys):
+        from benchmarks import replay
+
+        with pytest.raises(SystemExit) as exit_info:
+            replay.parse_args(["--torch-threads", value])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"python -m benchmarks.replay: error: argument --torch-threads: takes an integer >= 1 "
+            f"(torch's intra-op threads), not {value!r}")
+        assert replay.parse_args(["--torch-threads", "1"]).torch_threads == 1
+
     def test_copied_torch_model_computes_the_keras_model(self):
         torch = pytest.importorskip("torch")
         from benchmarks import replay
