@@ -162,14 +162,20 @@ def run_python(*argv, env=None, cwd=REPO, timeout=600, **popen):
     off; `env` adds to (or, for a key set to None, removes from) this process' environment;
     `popen` goes to subprocess.run (preexec_fn=...). Returns the CompletedProcess
     (returncode, stdout, stderr as text)."""
+    return subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=python_environment(env),
+                          capture_output=True, text=True, timeout=timeout, **popen)
+
+
+def python_environment(env=None):
+    """The environment of a test's child Python: this process' with TensorFlow's C++ lines
+    off, `env` added (a key set to None removed)."""
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     for key, value in (env or {}).items():
         if value is None:
             environment.pop(key, None)
         else:
             environment[key] = value
-    return subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout, **popen)
+    return environment
 
 
 def run_cli(module, *args, **kwargs):

@@ -7,12 +7,28 @@ Every atomic write ends in a rename (`os.replace`), so a SIGKILL there is a kill
 power cut at a write boundary: the test then checks that the same command repairs what
 the killed one left. The hook lives here, in the tests, and patches `os.replace` and
 `os.rename` of this process only; the code under test knows nothing of it.
+
+A kill needs a process of its own, not a fresh interpreter: `WarmInterpreter` starts one
+process that imports the modules under test once (TensorFlow, Keras, the exporters: most
+of a short run's CPU time) and forks a child for each killed run. The child is a real
+process, killed by a real SIGKILL at the rename; only the imports are shared.
+
+    python -m tests.killing --serve MODULE...   (the server `WarmInterpreter` talks to)
 """
 
+import importlib
+import json
 import os
 import runpy
+import select
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
+import threading
+import traceback
+import warnings
 
 
 def signal_at_rename(n, signum=signal.SIGKILL):
@@ -49,5 +65,139 @@ def main(argv):
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
+# --- the warm interpreter ----------------------------------------------------------------
+
+
+def _exit_code(error):
+    """The exit code Python gives a SystemExit (a message is printed, code 1)."""
+    if error.code is None:
+        return 0
+    if isinstance(error.code, int):
+        return error.code
+    print(error.code, file=sys.stderr)
+    return 1
+
+
+def _run_child(request, replies_fd):
+    """In the forked child: stdin from /dev/null, stdout and stderr into the request's
+    files, then `main` as `python -m tests.killing` runs it; never returns."""
+    code = 1
+    try:
+        os.close(replies_fd)
+        for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
+                                (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                                (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+            opened = os.open(path, flags, 0o644)
+            os.dup2(opened, fd)
+            os.close(opened)
+        # runpy's note that the module is already imported: it is, in the parent, on purpose.
+        warnings.filterwarnings("ignore", message=".*found in sys.modules", category=RuntimeWarning)
+        main([str(request["kill_at"]), request["module"], *request["args"]])
+        code = 0
+    except SystemExit as error:
+        code = _exit_code(error)
+    except BaseException:  # noqa: BLE001 - reported as an uncaught exception would be
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - exiting with the code either way
+                pass
+        os._exit(code)
+
+
+def serve(modules):
+    """Imports `modules`, then answers each request line on stdin (JSON: kill_at, module,
+    args, stdout, stderr) by forking a child that runs it, with two lines on stdout: the
+    child's pid, then its exit code as subprocess reports one (-9 for a SIGKILL). This
+    process itself runs nothing of TensorFlow's, so every child starts as a fresh one
+    would after its imports."""
+    for module in modules:
+        importlib.import_module(module)
+    replies_fd = os.dup(1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # a stray print cannot reach the replies
+    replies = os.fdopen(replies_fd, "w")
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _run_child(request, replies_fd)
+        replies.write(json.dumps({"pid": pid}) + "\n")
+        replies.flush()
+        _, status = os.waitpid(pid, 0)
+        replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+        replies.flush()
+
+
+class WarmInterpreter:
+    """Killed runs in processes forked from one that has imported `modules` once:
+    `run(kill_at, module, *args)` is `run_cli("tests.killing", kill_at, module, *args)`
+    without the imports. One run at a time; close() (or `with`) ends the server."""
+
+    def __init__(self, *modules, env=None):
+        """`env`: added to the server's environment as `run_python` adds it."""
+        from tests.helpers import REPO
+        from tests.helpers import python_environment
+
+        self._folder = tempfile.mkdtemp(prefix="warm-interpreter-")
+        self._log = open(os.path.join(self._folder, "server.log"), "w+")
+        self._process = subprocess.Popen([sys.executable, "-m", "tests.killing", "--serve", *modules],
+                                         cwd=REPO, env=python_environment(env), stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self._log, text=True)
+        self._lock = threading.Lock()
+        self._runs = 0
+
+    def _reply(self, timeout):
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        line = self._process.stdout.readline() if ready else ""
+        if not line:
+            self._log.seek(0)
+            raise RuntimeError(f"the warm interpreter did not answer in {timeout} s "
+                               f"(exit code {self._process.poll()}); its log ends: {self._log.read()[-2000:]}")
+        return json.loads(line)
+
+    def run(self, kill_at, module, *args, timeout=600):
+        """The CompletedProcess of `python -m tests.killing KILL_AT MODULE ARGS...` run in a
+        forked child (returncode -9 where the kill happened)."""
+        with self._lock:
+            self._runs += 1
+            out, err = (os.path.join(self._folder, f"{self._runs}.{name}") for name in ("out", "err"))
+            argv = [str(arg) for arg in args]
+            self._process.stdin.write(json.dumps({"kill_at": int(kill_at), "module": module, "args": argv,
+                                                  "stdout": out, "stderr": err}) + "\n")
+            self._process.stdin.flush()
+            pid = self._reply(timeout)["pid"]  # the first waits for the imports
+            try:
+                returncode = self._reply(timeout)["returncode"]
+            except RuntimeError:
+                os.kill(pid, signal.SIGKILL)
+                raise
+            with open(out) as stdout, open(err) as stderr:
+                return subprocess.CompletedProcess(["tests.killing", str(kill_at), module, *argv],
+                                                   returncode, stdout.read(), stderr.read())
+
+    def close(self):
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            try:
+                self._process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process.stdout.close()
+        self._log.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2:])
+    else:
+        main(sys.argv[1:])

@@ -30,6 +30,7 @@ from tests.helpers import run_cli
 from tests.helpers import snapshot
 from tests.helpers import tiny_config
 from tests.helpers import within_seconds
+from tests.killing import WarmInterpreter
 from training import rundir
 from training import trainer
 from training.config import RunConfig
@@ -169,11 +170,16 @@ class TestFaultInjection:
     just before each of its renames, then the same command again: it must finish with a
     loadable model and a complete, verified export.
 
-    Only the killed run needs a process of its own; the same command again runs here, in
-    the test's interpreter, where TensorFlow is already loaded."""
+    Only the killed run needs a process of its own, forked from a warm interpreter that
+    has imported the modules once; the same command again runs here, in the test's
+    interpreter, where TensorFlow is already loaded."""
 
-    def _killed(self, module, args, kill_at):
-        return run_cli("tests.killing", kill_at, module, *args)
+    @pytest.fixture
+    def killed(self):
+        """`killed(module, args, kill_at)`: the CompletedProcess of `python -m MODULE ARGS`
+        killed before its kill_at-th rename (returncode -9), or run to its end."""
+        with WarmInterpreter("training.fit", "export.__main__") as warm:
+            yield lambda module, args, kill_at: warm.run(kill_at, module, *args)
 
     def _at_every_rename(self, killed_run, finish):
         """For kill_at = 1, 2, ...: `killed_run(kill_at)` (a process killed before its
@@ -211,7 +217,7 @@ class TestFaultInjection:
                                                         (STAGING_INFIX, READY_INFIX, RETIRED_INFIX))]
         assert leftovers == []
 
-    def test_fit_survives_a_kill_at_every_rename(self, tmp_path):
+    def test_fit_survives_a_kill_at_every_rename(self, tmp_path, killed):
         from training import fit
 
         def args(kill_at):
@@ -225,10 +231,10 @@ class TestFaultInjection:
             self._check_finished(RunDir(str(tmp_path / f"k{kill_at}" / "run")))
 
         # config, status, model, backup weights and metadata, spectrum, two figures, status
-        assert self._at_every_rename(lambda kill_at: self._killed("training.fit", args(kill_at), kill_at),
+        assert self._at_every_rename(lambda kill_at: killed("training.fit", args(kill_at), kill_at),
                                      finish) >= 9
 
-    def test_export_survives_a_kill_at_every_rename(self, tmp_path):
+    def test_export_survives_a_kill_at_every_rename(self, tmp_path, killed):
         import shutil
 
         from export.__main__ import main as export_main
@@ -245,7 +251,7 @@ class TestFaultInjection:
 
         def killed_run(kill_at):
             shutil.copytree(base, run_of(kill_at).path)
-            return self._killed("export", args(kill_at), kill_at)
+            return killed("export", args(kill_at), kill_at)
 
         def finish(kill_at):
             run = run_of(kill_at)

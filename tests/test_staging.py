@@ -16,6 +16,7 @@ from irmae_keras.staging import atomic_path
 from irmae_keras.staging import current_umask
 from irmae_keras.staging import save_model_atomic
 from irmae_keras.staging import write_json_atomic
+from tests.killing import WarmInterpreter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -130,3 +131,28 @@ def test_the_fault_injection_runs_a_module_as_python_m_does():
     result = subprocess.run([sys.executable, "-m", "tests.killing", "1", "export.encode", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("usage: python -m export.encode"), result.stderr
+
+
+def test_a_warm_interpreter_forks_each_killed_run_from_its_imports(tmp_path):
+    """`WarmInterpreter.run(N, MODULE, ARGS)` is `python -m tests.killing N MODULE ARGS`
+    in a child forked from one server: the kill, the exit code and the output are the
+    child's, and the next run starts clean."""
+    (tmp_path / "two_writes.py").write_text(
+        "import sys\n"
+        "from export.atomic import write_file_atomic\n"
+        "for name in ('a', 'b'):\n"
+        "    write_file_atomic(sys.argv[1] + '/' + name, lambda handle: handle.write(sys.argv[2].encode()))\n"
+        "print('finished')\n"
+        "sys.exit(int(sys.argv[2]))\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "b").write_bytes(b"old")
+    with WarmInterpreter("export.atomic", env={"PYTHONPATH": str(tmp_path)}) as warm:
+        killed = warm.run(2, "two_writes", data, 5)
+        assert killed.returncode == -9 and "finished" not in killed.stdout, killed.stderr
+        assert (data / "a").read_bytes() == b"5" and (data / "b").read_bytes() == b"old"
+        finished = warm.run(3, "two_writes", data, 3)  # two renames: the kill at a third never comes
+        assert (finished.returncode, finished.stdout) == (3, "finished\n"), finished.stderr
+        assert (data / "b").read_bytes() == b"3"
+        usage = warm.run(1, "export.encode", "--help")
+        assert usage.returncode == 0 and usage.stdout.startswith("usage: python -m export.encode"), usage.stderr
