@@ -89,6 +89,22 @@ def mirrored_strategy():
     return strategy
 
 
+# The command-line modules the tests run in processes forked from a warm interpreter.
+WARM_CLI_MODULES = ("training.fit", "training.evaluate", "training.classify", "training.experiments.__main__",
+                    "export.__main__", "export.encode")
+
+
+@pytest.fixture(scope="session")
+def warm_interpreter():
+    """One `tests.killing.WarmInterpreter` per session (per xdist worker) that has imported
+    the command-line modules: `warm_interpreter.cli(module, *args)` is `run_cli` without a
+    fresh interpreter's imports, `.run(kill_at, ...)` the same killed at a rename."""
+    from tests.killing import WarmInterpreter
+
+    with WarmInterpreter(*WARM_CLI_MODULES) as warm:
+        yield warm
+
+
 # The settings of the session's tiny trained runs (tests.helpers owns them; kept importable
 # from here).
 from tests.helpers import TINY_RUN  # noqa: E402

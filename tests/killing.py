@@ -11,7 +11,11 @@ the killed one left. The hook lives here, in the tests, and patches `os.replace`
 A kill needs a process of its own, not a fresh interpreter: `WarmInterpreter` starts one
 process that imports the modules under test once (TensorFlow, Keras, the exporters: most
 of a short run's CPU time) and forks a child for each killed run. The child is a real
-process, killed by a real SIGKILL at the rename; only the imports are shared.
+process, killed by a real SIGKILL at the rename; only the imports are shared. The same
+server runs the command-line tests that need a process (its exit code, its stderr) but
+not a fresh interpreter (`WarmInterpreter.cli`; the session's `warm_cli` fixture).
+Tests of what a fresh interpreter does at start-up (its log lines, its oneDNN setting,
+what it imports) keep `run_cli`.
 
     python -m tests.killing --serve MODULE...   (the server `WarmInterpreter` talks to)
 """
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import warnings
 
@@ -90,6 +95,10 @@ def _run_child(request, replies_fd):
             opened = os.open(path, flags, 0o644)
             os.dup2(opened, fd)
             os.close(opened)
+        # Ctrl-C as a terminal delivers it, even where the server came with SIGINT ignored
+        # (a shell starts a background job's children so, and an ignored SIGINT survives
+        # exec and fork): what a fresh interpreter started from a terminal installs.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         # runpy's note that the module is already imported: it is, in the parent, on purpose.
         warnings.filterwarnings("ignore", message=".*found in sys.modules", category=RuntimeWarning)
         main([str(request["kill_at"]), request["module"], *request["args"]])
@@ -131,9 +140,10 @@ def serve(modules):
 
 
 class WarmInterpreter:
-    """Killed runs in processes forked from one that has imported `modules` once:
+    """Command-line runs in processes forked from one that has imported `modules` once:
     `run(kill_at, module, *args)` is `run_cli("tests.killing", kill_at, module, *args)`
-    without the imports. One run at a time; close() (or `with`) ends the server."""
+    and `cli(module, *args)` is `run_cli(module, *args)`, without the imports. One run at
+    a time; close() (or `with`) ends the server."""
 
     def __init__(self, *modules, env=None):
         """`env`: added to the server's environment as `run_python` adds it."""
@@ -144,38 +154,77 @@ class WarmInterpreter:
         self._log = open(os.path.join(self._folder, "server.log"), "w+")
         self._process = subprocess.Popen([sys.executable, "-m", "tests.killing", "--serve", *modules],
                                          cwd=REPO, env=python_environment(env), stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=self._log, text=True)
+                                         stdout=subprocess.PIPE, stderr=self._log)
+        self._replies = self._process.stdout.fileno()  # read raw: see _reply
+        self._pending = b""
         self._lock = threading.Lock()
         self._runs = 0
+        self._child = None
 
     def _reply(self, timeout):
-        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
-        line = self._process.stdout.readline() if ready else ""
-        if not line:
-            self._log.seek(0)
-            raise RuntimeError(f"the warm interpreter did not answer in {timeout} s "
-                               f"(exit code {self._process.poll()}); its log ends: {self._log.read()[-2000:]}")
+        """The server's next reply line. The pipe is read with os.read and split here:
+        a buffered readline could pull both of a quick child's lines (pid, exit code) into
+        its buffer, and a select() for the second would then wait for bytes already read."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            ready = remaining > 0 and select.select([self._replies], [], [], remaining)[0]
+            chunk = os.read(self._replies, 65536) if ready else b""
+            if not chunk:
+                self._log.seek(0)
+                raise RuntimeError(f"the warm interpreter did not answer in {timeout} s "
+                                   f"(exit code {self._process.poll()}); its log ends: {self._log.read()[-2000:]}")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, kill_at, module, *args, timeout=600):
-        """The CompletedProcess of `python -m tests.killing KILL_AT MODULE ARGS...` run in a
-        forked child (returncode -9 where the kill happened)."""
-        with self._lock:
+    def start(self, kill_at, module, *args, timeout=600):
+        """Starts `python -m tests.killing KILL_AT MODULE ARGS...` in a forked child and
+        returns its pid (KILL_AT 0: no kill at a rename; the test may signal the pid
+        itself); `finish` waits for it. One child at a time."""
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("a warm interpreter runs one child at a time: finish() the last one first")
+        try:
             self._runs += 1
             out, err = (os.path.join(self._folder, f"{self._runs}.{name}") for name in ("out", "err"))
             argv = [str(arg) for arg in args]
-            self._process.stdin.write(json.dumps({"kill_at": int(kill_at), "module": module, "args": argv,
-                                                  "stdout": out, "stderr": err}) + "\n")
+            self._process.stdin.write((json.dumps({"kill_at": int(kill_at), "module": module, "args": argv,
+                                                   "stdout": out, "stderr": err}) + "\n").encode())
             self._process.stdin.flush()
             pid = self._reply(timeout)["pid"]  # the first waits for the imports
-            try:
-                returncode = self._reply(timeout)["returncode"]
-            except RuntimeError:
-                os.kill(pid, signal.SIGKILL)
-                raise
-            with open(out) as stdout, open(err) as stderr:
-                return subprocess.CompletedProcess(["tests.killing", str(kill_at), module, *argv],
-                                                   returncode, stdout.read(), stderr.read())
+        except BaseException:
+            self._lock.release()
+            raise
+        self._child = (pid, ["tests.killing", str(kill_at), module, *argv], out, err)
+        return pid
+
+    def finish(self, timeout=600):
+        """The CompletedProcess of the child `start` started (returncode -9 where it was
+        killed); SIGKILLs it if it has not ended in `timeout` seconds."""
+        pid, argv, out, err = self._child
+        try:
+            returncode = self._reply(timeout)["returncode"]
+        except RuntimeError:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            self._child = None
+            self._lock.release()
+        with open(out) as stdout, open(err) as stderr:
+            return subprocess.CompletedProcess(argv, returncode, stdout.read(), stderr.read())
+
+    def run(self, kill_at, module, *args, timeout=600):
+        """`start`, then `finish`: the CompletedProcess of `python -m tests.killing KILL_AT
+        MODULE ARGS...` run in a forked child (returncode -9 where the kill happened)."""
+        self.start(kill_at, module, *args, timeout=timeout)
+        return self.finish(timeout)
+
+    def cli(self, module, *args, timeout=600):
+        """`run_cli(module, *args)` in a forked child: `python -m MODULE ARGS` with the
+        imports already done (no kill)."""
+        result = self.run(0, module, *args, timeout=timeout)
+        return subprocess.CompletedProcess(["python", "-m", module, *result.args[3:]], result.returncode,
+                                           result.stdout, result.stderr)
 
     def close(self):
         if self._process.poll() is None:

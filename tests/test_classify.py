@@ -11,7 +11,6 @@ from export.errors import UsageError
 from tests.helpers import call_main
 from tests.helpers import graph_functions
 from tests.helpers import make_run
-from tests.helpers import run_cli
 from training import classify
 from training import data
 from training.evaluation import classification
@@ -176,8 +175,9 @@ class TestClassifyDigits:
 # --- bad input: one line on stderr, exit 2, nothing written ------------------------------
 
 
-def _cli(*args):
-    return run_cli("training.classify", *args, timeout=300)
+def _cli(warm_interpreter, *args):
+    """`python -m training.classify ARGS` in a process (forked from the warm interpreter)."""
+    return warm_interpreter.cli("training.classify", *args, timeout=300)
 
 
 @pytest.mark.slow  # spawns processes
@@ -186,9 +186,9 @@ def _cli(*args):
     (["--seeds", "0"], "--seeds must be an integer >= 1; got 0."),
     (["--features", "middle"], "argument --features: invalid choice: 'middle'"),
 ])
-def test_bad_flags(runs, tmp_path, args, message):
+def test_bad_flags(runs, tmp_path, args, message, warm_interpreter):
     out = str(tmp_path / "out")
-    result = _cli(runs["digits"], *args, "--out", out)
+    result = _cli(warm_interpreter, runs["digits"], *args, "--out", out)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert not os.path.exists(out)
@@ -217,8 +217,8 @@ def test_label_counts_the_data_cannot_give(runs, tmp_path, labels, message):
 
 
 @pytest.mark.slow  # spawns processes or trains and exports end to end
-def test_not_a_run_directory(tmp_path):
-    result = _cli(str(tmp_path))
+def test_not_a_run_directory(tmp_path, warm_interpreter):
+    result = _cli(warm_interpreter, str(tmp_path))
     assert result.returncode == 2
     assert result.stderr == f"training.classify: error: {tmp_path} is not a run directory: it has no config.json (training.fit writes one).\n"
     assert os.listdir(tmp_path) == []

@@ -18,7 +18,6 @@ from tests.helpers import TINY_RUN
 from tests.helpers import call_main
 from tests.helpers import graph_functions
 from tests.helpers import make_run
-from tests.helpers import run_cli
 from tests.helpers import sha256_of
 from training import data
 from training import evaluate
@@ -260,8 +259,9 @@ def test_inception_features_from_a_weights_file(runs, tmp_path, monkeypatch):
 # --- bad input: one line on stderr, exit 2, nothing written ------------------------------
 
 
-def _cli(*args, timeout=300):
-    return run_cli("training.evaluate", *args, timeout=timeout)
+def _cli(warm_interpreter, *args, timeout=300):
+    """`python -m training.evaluate ARGS` in a process (forked from the warm interpreter)."""
+    return warm_interpreter.cli("training.evaluate", *args, timeout=timeout)
 
 
 def _refused(result, message):
@@ -280,21 +280,21 @@ def _refused(result, message):
     (["--task", "gmm", "--compare", "{run}"], "--compare goes with --task spectrum or all"),
     (["--features", "domain", "--inception-weights", "{run}/config.json"], "--inception-weights goes with --features inception"),
 ])
-def test_bad_flags_are_refused_before_any_work(runs, tmp_path, args, message):
+def test_bad_flags_are_refused_before_any_work(runs, tmp_path, args, message, warm_interpreter):
     out = str(tmp_path / "out")
     fill = {"missing": str(tmp_path / "missing"), "run": runs["shapes"]}
-    result = _cli(runs["shapes"], *[a.format(**fill) for a in args], "--out", out)
+    result = _cli(warm_interpreter, runs["shapes"], *[a.format(**fill) for a in args], "--out", out)
     _refused(result, message.format(**fill))
     assert not os.path.exists(out)
 
 
 @pytest.mark.slow  # spawns processes or trains and exports end to end
-def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
+def test_a_directory_that_is_not_a_run_is_refused(tmp_path, warm_interpreter):
     notes = RunDir(str(tmp_path / "notes"))
     os.mkdir(notes.path)
     with open(notes.config_path, "w") as handle:
         handle.write("{}")
-    _refused(_cli(notes.path), f"is not a run directory: it has no {os.path.basename(notes.model_path)}")
+    _refused(_cli(warm_interpreter, notes.path), f"is not a run directory: it has no {os.path.basename(notes.model_path)}")
     assert os.listdir(notes.path) == [os.path.basename(notes.config_path)]
 
 

@@ -2,13 +2,12 @@
 
 import pytest
 
-from tests.helpers import run_cli
 from training.experiments import registry
 
 
 @pytest.mark.slow  # spawns a process
-def test_unknown_experiment_is_one_line_exit_2():
-    result = run_cli("training.experiments", "rank-of-everything", timeout=120)
+def test_unknown_experiment_is_one_line_exit_2(warm_interpreter):
+    result = warm_interpreter.cli("training.experiments", "rank-of-everything", timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "training.experiments: error: unknown experiment rank-of-everything; choose from "

@@ -26,11 +26,9 @@ from irmae_keras.staging import recover_staged_directory
 from tests.helpers import assert_unchanged
 from tests.helpers import call_main
 from tests.helpers import make_run
-from tests.helpers import run_cli
 from tests.helpers import snapshot
 from tests.helpers import tiny_config
 from tests.helpers import within_seconds
-from tests.killing import WarmInterpreter
 from training import rundir
 from training import trainer
 from training.config import RunConfig
@@ -65,11 +63,11 @@ class TestLock:
         assert os.path.dirname(run.lock_path) == str(tmp_path)
 
     @pytest.mark.slow
-    def test_fit_on_a_locked_run_exits_2_and_writes_nothing(self, tmp_path):
+    def test_fit_on_a_locked_run_exits_2_and_writes_nothing(self, tmp_path, warm_interpreter):
         run = RunDir(str(tmp_path / "run"))
-        with run.lock():
-            result = run_cli("training.fit", *TINY, "--epochs", "1", "--output-dir", tmp_path,
-                             "--run-name", "run", "--no-export")
+        with run.lock():  # held by this process; the run is another one
+            result = warm_interpreter.cli("training.fit", *TINY, "--epochs", "1", "--output-dir", tmp_path,
+                                          "--run-name", "run", "--no-export")
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and "is in use by process" in result.stderr
         assert not os.path.exists(run.path)
@@ -175,11 +173,10 @@ class TestFaultInjection:
     interpreter, where TensorFlow is already loaded."""
 
     @pytest.fixture
-    def killed(self):
+    def killed(self, warm_interpreter):
         """`killed(module, args, kill_at)`: the CompletedProcess of `python -m MODULE ARGS`
         killed before its kill_at-th rename (returncode -9), or run to its end."""
-        with WarmInterpreter("training.fit", "export.__main__") as warm:
-            yield lambda module, args, kill_at: warm.run(kill_at, module, *args)
+        return lambda module, args, kill_at: warm_interpreter.run(kill_at, module, *args)
 
     def _at_every_rename(self, killed_run, finish):
         """For kill_at = 1, 2, ...: `killed_run(kill_at)` (a process killed before its

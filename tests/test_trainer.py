@@ -329,12 +329,10 @@ def test_multi_worker_training_on_two_local_processes(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path, capsys):
+def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path, capsys, warm_interpreter):
     args = ["--train-size", "256", "--eval-size", "32", "-n", "4", "--batch-size", "16",
             "--epochs", "6", "--quiet", "--no-export", "--output-dir", str(tmp_path), "--run-name", "r"]
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = warm_interpreter.start(0, "training.fit", *args)  # a process of its own, imports done
     run = RunDir(tmp_path / "r")
     metadata = os.path.join(run.backup_dir, "training_metadata.json")
     deadline = time.time() + 300
@@ -342,8 +340,8 @@ def test_sigkill_then_the_same_command_resumes_and_finishes(tmp_path, capsys):
         if os.path.exists(metadata) and json.loads(open(metadata).read())["epoch"] >= 2:
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    os.kill(pid, signal.SIGKILL)
+    assert warm_interpreter.finish().returncode == -signal.SIGKILL
     killed_at = json.loads(open(metadata).read())["epoch"]
     assert 2 <= killed_at < 6
     keras.models.load_model(run.model_path)  # never half-written
@@ -624,26 +622,23 @@ class TestAnotherFolderIsAnotherRun:
 
 class TestInterruptionsAreOneLine:
     @pytest.mark.slow
-    def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(self, tmp_path, capsys):
+    def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(self, tmp_path, capsys, warm_interpreter):
         # Enough epochs that the signal, sent once the first one is backed up, lands in
         # training on a fast idle host too (an epoch of 8 tiny steps takes milliseconds).
         epochs = 20
         args = ["--train-size", "128", "--eval-size", "32", "-n", "4", "--batch-size", "16",
                 "--epochs", str(epochs), "--quiet", "--no-export", "--output-dir", str(tmp_path), "--run-name", "r"]
-        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-        # Ctrl-C as a terminal delivers it: a shell that starts a job in the background (`&`,
-        # as a CI runner may start pytest) ignores SIGINT for its children, and an ignored
-        # SIGINT survives exec, so the child would never see the signal and exit 0.
-        process = subprocess.Popen([sys.executable, "-m", "training.fit", *args], cwd=REPO, env=environment,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # A process of its own (the warm interpreter's child takes SIGINT as a terminal's
+        # Ctrl-C, even where the suite was started in the background with SIGINT ignored).
+        pid = warm_interpreter.start(0, "training.fit", *args)
         metadata = os.path.join(RunDir(tmp_path / "r").backup_dir, "training_metadata.json")
         deadline = time.time() + 300
         while time.time() < deadline and not os.path.exists(metadata):
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        stderr = process.communicate(timeout=120)[1]
-        assert process.returncode == 130, stderr[-2000:]
+        os.kill(pid, signal.SIGINT)
+        result = warm_interpreter.finish(timeout=120)
+        stderr = result.stderr
+        assert result.returncode == 130, stderr[-2000:]
         assert "Traceback" not in stderr
         assert stderr.strip().splitlines()[-1] == (
             "training.fit: interrupted: run the same command again to resume (finished work is kept).")
