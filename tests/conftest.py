@@ -1,4 +1,10 @@
-"""Test setup: quiet TF, two logical CPU devices, eager functions, fixed seeds.
+"""Test setup: quiet TF, TF's kernels as users get them, two logical CPU devices, eager
+functions, fixed seeds.
+
+irmae_keras is imported first, as the library asks of its users, so that TensorFlow
+starts with the CPU kernels the library chooses (oneDNN on every x86-64 CPU,
+`irmae_keras.onednn`; an explicit TF_ENABLE_ONEDNN_OPTS is kept): the suite tests
+what users run, and oneDNN's convolutions are 1.4-2x faster than Eigen's here.
 
 The CPU is split into two logical devices before TensorFlow starts so that
 MirroredStrategy can be tested on one machine. Functions run eagerly by default
@@ -10,8 +16,8 @@ import fcntl
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import irmae_keras  # noqa: E402, F401 - before TensorFlow loads: it sets TF_ENABLE_ONEDNN_OPTS
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -1,6 +1,8 @@
 """The benchmarks run and report in their documented shape (no timing is checked here)."""
 
 import json
+import os
+import platform
 
 import numpy as np
 import pytest
@@ -55,8 +57,15 @@ class TestMachineState:
     def test_the_record_says_which_kernels_tensorflow_runs_and_why(self):
         machine = common.machine()
         onednn = machine["onednn"]
-        # The tests run with TF_ENABLE_ONEDNN_OPTS=0 (conftest): Eigen, whatever the CPU.
-        assert onednn["TF_ENABLE_ONEDNN_OPTS"] == "0" and onednn["tensorflow_uses_onednn"] is False
+        # The tests run TensorFlow as irmae_keras sets it up (conftest imports it first):
+        # oneDNN on an x86-64 Linux, unless the environment said otherwise.
+        from irmae_keras import onednn as library
+
+        assert onednn["TF_ENABLE_ONEDNN_OPTS"] == os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+        assert onednn["tensorflow_uses_onednn"] is library.enabled()
+        if (platform.system(), platform.machine()) in library._PLATFORMS:
+            assert onednn["TF_ENABLE_ONEDNN_OPTS"] in ("0", "1")
+            assert onednn["tensorflow_uses_onednn"] is (onednn["TF_ENABLE_ONEDNN_OPTS"] == "1")
         assert set(machine["isa_flags"]) <= set(common.ISA_FLAGS)
         assert machine["schedulable_cpus"] >= 1
 
