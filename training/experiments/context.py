@@ -144,15 +144,14 @@ class Context:
 
     def evaluate(self, trial, tasks, num_samples=None):
         """`training.evaluate` on the trial's run; returns its evaluation document."""
+        from irmae_keras.architectures import image_shape
         from training.evaluation import evaluation
         from training.rundir import EVALUATION_DIR
-        from training.rundir import load_run
 
         run_dir = self.train(trial)
         domain = None
-        if "fid" in tasks:
-            _, model = load_run(run_dir)
-            domain = self.domain_features(trial.config.dataset, model.image_shape)
+        if "fid" in tasks:  # the model's input shape, from its architecture (no model load)
+            domain = self.domain_features(trial.config.dataset, image_shape(trial.config.resolved().architecture))
         settings = evaluation.Settings(
             run_dir=run_dir, tasks=tuple(tasks), compare=[], eval_size=self.eval_size(trial.config),
             num_samples=num_samples or self.eval_size(trial.config), seed=0,
