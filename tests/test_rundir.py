@@ -244,7 +244,11 @@ class TestFaultInjection:
             return RunDir(str(tmp_path / f"k{kill_at}" / "run"))
 
         def args(kill_at):
-            return [run_of(kill_at).path, "--overwrite", "--eval-size", "16"]
+            # The SavedModel alone: every format's files are written inside the staging
+            # folder without a rename, so the renames killed at are the same for each
+            # (a full export, as the base's, also makes exactly four), at a quarter of
+            # the time (1.0 s against 4.1 on a 2-core Xeon).
+            return [run_of(kill_at).path, "--overwrite", "--eval-size", "16", "--format", "savedmodel"]
 
         def killed_run(kill_at):
             shutil.copytree(base, run_of(kill_at).path)
