@@ -46,19 +46,36 @@ def pytest_collection_modifyitems(config, items):
 
 EXPERIMENT_TESTS = "tests/test_experiments_"  # the modules that read `smoke_experiments`
 
+# Scopes of a few tests that each run for a minute or more (measured: the experiments
+# about 230 s, the fault injection about 50 s, the docs' snippets about 80 s, on the
+# 2-core Xeon). xdist hands out scopes by their number of tests, so these few-test
+# scopes came last, and one worker ran them alone while the other had finished.
+LONG_SCOPES = (EXPERIMENT_TESTS, "tests/test_rundir.py::TestFaultInjection", "tests/test_docs.py")
+
 
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadscope` (setup.cfg), with every experiments module in one scope: the
     smoke experiments run one at a time (they share runs), so a second worker that asks
     for one would wait on the lock; in one scope one worker runs them all while the
-    other takes the rest of the suite. The scope has the most tests, so it goes first."""
+    other takes the rest of the suite. The LONG_SCOPES go out first, in that order, then
+    the others by their number of tests."""
     if config.option.dist != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class ExperimentsTogether(LoadScopeScheduling):
+        _long_first = False
+
         def _split_scope(self, nodeid):
             return EXPERIMENT_TESTS if nodeid.startswith(EXPERIMENT_TESTS) else super()._split_scope(nodeid)
+
+        def _assign_work_unit(self, node):
+            if not self._long_first:  # the queue is complete by the first assignment
+                self._long_first = True
+                for prefix in reversed(LONG_SCOPES):
+                    for scope in [s for s in self.workqueue if s.startswith(prefix)][::-1]:
+                        self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
 
     return ExperimentsTogether(config, log)
 
