@@ -85,10 +85,16 @@ def _exit_code(error):
 
 def _run_child(request, replies_fd):
     """In the forked child: stdin from /dev/null, stdout and stderr into the request's
-    files, then `main` as `python -m tests.killing` runs it; never returns."""
+    files, the request's environment changes, then `main` as `python -m tests.killing`
+    runs it, or the request's code as `python -c` runs it; never returns."""
     code = 1
     try:
         os.close(replies_fd)
+        for key, value in request.get("env", {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
                                 (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
                                 (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
@@ -101,10 +107,18 @@ def _run_child(request, replies_fd):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         # runpy's note that the module is already imported: it is, in the parent, on purpose.
         warnings.filterwarnings("ignore", message=".*found in sys.modules", category=RuntimeWarning)
-        main([str(request["kill_at"]), request["module"], *request["args"]])
+        if "code" in request:
+            sys.argv = ["-c", *request["args"]]
+            exec(compile(request["code"], "<string>", "exec"), {"__name__": "__main__"})
+        else:
+            main([str(request["kill_at"]), request["module"], *request["args"]])
         code = 0
     except SystemExit as error:
         code = _exit_code(error)
+    except KeyboardInterrupt:
+        # As Python ends on an uncaught Ctrl-C: the traceback, then death by SIGINT.
+        traceback.print_exc()
+        code = -signal.SIGINT
     except BaseException:  # noqa: BLE001 - reported as an uncaught exception would be
         traceback.print_exc()
     finally:
@@ -113,12 +127,15 @@ def _run_child(request, replies_fd):
                 stream.flush()
             except Exception:  # noqa: BLE001 - exiting with the code either way
                 pass
+        if code == -signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         os._exit(code)
 
 
 def serve(modules):
-    """Imports `modules`, then answers each request line on stdin (JSON: kill_at, module,
-    args, stdout, stderr) by forking a child that runs it, with two lines on stdout: the
+    """Imports `modules`, then answers each request line on stdin (JSON: kill_at, module
+    or code, args, stdout, stderr, optional env) by forking a child that runs it, with two lines on stdout: the
     child's pid, then its exit code as subprocess reports one (-9 for a SIGKILL). This
     process itself runs nothing of TensorFlow's, so every child starts as a fresh one
     would after its imports."""
@@ -178,18 +195,23 @@ class WarmInterpreter:
         line, self._pending = self._pending.split(b"\n", 1)
         return json.loads(line)
 
-    def start(self, kill_at, module, *args, timeout=600):
+    def start(self, kill_at, module, *args, timeout=600, env=None, code=None):
         """Starts `python -m tests.killing KILL_AT MODULE ARGS...` in a forked child and
         returns its pid (KILL_AT 0: no kill at a rename; the test may signal the pid
-        itself); `finish` waits for it. One child at a time."""
+        itself); `finish` waits for it. One child at a time. `env` changes the child's
+        environment as `run_python`'s does; with `code`, the child runs
+        `python -c CODE ARGS...` instead (MODULE and KILL_AT unused)."""
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("a warm interpreter runs one child at a time: finish() the last one first")
         try:
             self._runs += 1
             out, err = (os.path.join(self._folder, f"{self._runs}.{name}") for name in ("out", "err"))
             argv = [str(arg) for arg in args]
-            self._process.stdin.write((json.dumps({"kill_at": int(kill_at), "module": module, "args": argv,
-                                                   "stdout": out, "stderr": err}) + "\n").encode())
+            request = {"kill_at": int(kill_at), "module": module, "args": argv, "stdout": out, "stderr": err,
+                       "env": dict(env or {})}
+            if code is not None:
+                request["code"] = code
+            self._process.stdin.write((json.dumps(request) + "\n").encode())
             self._process.stdin.flush()
             pid = self._reply(timeout)["pid"]  # the first waits for the imports
         except BaseException:
@@ -218,6 +240,13 @@ class WarmInterpreter:
         MODULE ARGS...` run in a forked child (returncode -9 where the kill happened)."""
         self.start(kill_at, module, *args, timeout=timeout)
         return self.finish(timeout)
+
+    def python_c(self, code, *args, env=None, timeout=600):
+        """`run_python("-c", code, *args, env=env)` in a forked child, the imports done."""
+        self.start(0, "-c", *args, timeout=timeout, env=env, code=code)
+        result = self.finish(timeout)
+        return subprocess.CompletedProcess(["python", "-c", code, *result.args[3:]], result.returncode,
+                                           result.stdout, result.stderr)
 
     def cli(self, module, *args, timeout=600):
         """`run_cli(module, *args)` in a forked child: `python -m MODULE ARGS` with the

@@ -5,6 +5,7 @@ fault injection (`tests/killing.py`)."""
 import errno
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -156,3 +157,19 @@ def test_a_warm_interpreter_forks_each_killed_run_from_its_imports(tmp_path):
         assert (data / "b").read_bytes() == b"3"
         usage = warm.run(1, "export.encode", "--help")
         assert usage.returncode == 0 and usage.stdout.startswith("usage: python -m export.encode"), usage.stderr
+
+
+def test_a_warm_interpreter_runs_python_c_in_the_environment_asked_and_ends_as_python_does():
+    """`WarmInterpreter.python_c(CODE, ARGS, env=)` is `python -c CODE ARGS` with `env` added
+    for that child only; an uncaught Ctrl-C ends the child as it ends a fresh Python."""
+    with WarmInterpreter("export.atomic") as warm:
+        shown = warm.python_c("import os, sys; print(os.environ.get('IRMAE_WARM_VALUE'), sys.argv[1:])", "a", 2,
+                              env={"IRMAE_WARM_VALUE": "x"})
+        assert (shown.returncode, shown.stdout) == (0, "x ['a', '2']\n"), shown.stderr
+        unset = warm.python_c("import os; print(os.environ.get('IRMAE_WARM_VALUE'))")
+        assert unset.stdout == "None\n"  # each child starts from the server's environment
+        interrupted = warm.python_c("raise KeyboardInterrupt")
+    fresh = subprocess.run([sys.executable, "-c", "raise KeyboardInterrupt"], capture_output=True, text=True,
+                           timeout=60)
+    assert interrupted.returncode == fresh.returncode == -signal.SIGINT
+    assert interrupted.stderr.strip().splitlines()[-1] == fresh.stderr.strip().splitlines()[-1] == "KeyboardInterrupt"
