@@ -17,7 +17,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import irmae_keras  # noqa: E402, F401 - before TensorFlow loads: it sets TF_ENABLE_ONEDNN_OPTS
+import irmae_keras  # noqa: E402 - before TensorFlow loads: it sets TF_ENABLE_ONEDNN_OPTS
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -72,9 +72,13 @@ def pytest_xdist_make_scheduler(config, log):
         def _assign_work_unit(self, node):
             if not self._long_first:  # the queue is complete by the first assignment
                 self._long_first = True
-                for prefix in reversed(LONG_SCOPES):
-                    for scope in [s for s in self.workqueue if s.startswith(prefix)][::-1]:
-                        self.workqueue.move_to_end(scope, last=False)
+
+                def rank(scope):  # a LONG_SCOPES index, or after them all
+                    return next((i for i, p in enumerate(LONG_SCOPES) if scope.startswith(p)), len(LONG_SCOPES))
+
+                ordered = sorted(self.workqueue.items(), key=lambda item: rank(item[0]))  # stable
+                self.workqueue.clear()
+                self.workqueue.update(ordered)
             super()._assign_work_unit(node)
 
     return ExperimentsTogether(config, log)
@@ -175,8 +179,6 @@ def tiny_export_source(tmp_path_factory):
     run directory (its config and model, as RunDir writes them). Read it; write elsewhere."""
     from tests.helpers import make_run
     from training import data
-
-    import irmae_keras
 
     keras.utils.set_random_seed(0)
     images, _ = data.generate_shapes(96, seed=1)

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tests.killing import changed_environment
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The settings of a tiny run: 64 images, n = 4, two epochs (the session's `tiny_runs`).
@@ -169,13 +171,7 @@ def run_python(*argv, env=None, cwd=REPO, timeout=600, **popen):
 def python_environment(env=None):
     """The environment of a test's child Python: this process' with TensorFlow's C++ lines
     off, `env` added (a key set to None removed)."""
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    for key, value in (env or {}).items():
-        if value is None:
-            environment.pop(key, None)
-        else:
-            environment[key] = value
-    return environment
+    return changed_environment(dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), env)
 
 
 def run_cli(module, *args, **kwargs):

@@ -13,7 +13,7 @@ process that imports the modules under test once (TensorFlow, Keras, the exporte
 of a short run's CPU time) and forks a child for each killed run. The child is a real
 process, killed by a real SIGKILL at the rename; only the imports are shared. The same
 server runs the command-line tests that need a process (its exit code, its stderr) but
-not a fresh interpreter (`WarmInterpreter.cli`; the session's `warm_cli` fixture).
+not a fresh interpreter (`WarmInterpreter.cli`; the session's `warm_interpreter` fixture).
 Tests of what a fresh interpreter does at start-up (its log lines, its oneDNN setting,
 what it imports) keep `run_cli`.
 
@@ -63,6 +63,17 @@ def signal_at_rename(n, signum=signal.SIGKILL):
     os.rename = interrupted(os.rename)
 
 
+def changed_environment(environment, changes):
+    """`environment` (a dict, changed in place and returned) with `changes` applied: each
+    key set to its value, or removed where the value is None."""
+    for key, value in (changes or {}).items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    return environment
+
+
 def main(argv):
     n, module, *args = argv
     signal_at_rename(int(n))
@@ -90,11 +101,9 @@ def _run_child(request, replies_fd):
     code = 1
     try:
         os.close(replies_fd)
-        for key, value in request.get("env", {}).items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        environment = changed_environment(dict(os.environ), request.get("env"))
+        os.environ.clear()
+        os.environ.update(environment)
         for fd, path, flags in ((0, os.devnull, os.O_RDONLY),
                                 (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
                                 (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
@@ -134,9 +143,9 @@ def _run_child(request, replies_fd):
 
 
 def serve(modules):
-    """Imports `modules`, then answers each request line on stdin (JSON: kill_at, module
-    or code, args, stdout, stderr, optional env) by forking a child that runs it, with two lines on stdout: the
-    child's pid, then its exit code as subprocess reports one (-9 for a SIGKILL). This
+    """Imports `modules`, then answers each request line on stdin (JSON: kill_at, module or
+    code, args, stdout, stderr, env) by forking a child that runs it, with two lines on
+    stdout: the child's pid, then its exit code as subprocess reports one (-9 for a SIGKILL). This
     process itself runs nothing of TensorFlow's, so every child starts as a fresh one
     would after its imports."""
     for module in modules:
@@ -156,6 +165,36 @@ def serve(modules):
         replies.flush()
 
 
+class _Lines:
+    """The lines arriving on a pipe, read raw with os.read and split here: a buffered
+    readline may pull two lines that arrived together into its buffer, and a select() for
+    the second then waits for bytes already read."""
+
+    def __init__(self, fd):
+        self._fd, self._pending = fd, b""
+
+    def next(self, timeout):
+        """The next line (bytes, without its newline); None if none came within `timeout`
+        seconds or the pipe closed first."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            ready = remaining > 0 and select.select([self._fd], [], [], remaining)[0]
+            chunk = os.read(self._fd, 65536) if ready else b""
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line
+
+
+def _as_command(result, *command):
+    """`result` (a child's CompletedProcess) with its args written as `command` and the
+    child's own arguments."""
+    return subprocess.CompletedProcess([*command, *result.args[3:]], result.returncode, result.stdout,
+                                       result.stderr)
+
+
 class WarmInterpreter:
     """Command-line runs in processes forked from one that has imported `modules` once:
     `run(kill_at, module, *args)` is `run_cli("tests.killing", kill_at, module, *args)`
@@ -172,27 +211,18 @@ class WarmInterpreter:
         self._process = subprocess.Popen([sys.executable, "-m", "tests.killing", "--serve", *modules],
                                          cwd=REPO, env=python_environment(env), stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self._log)
-        self._replies = self._process.stdout.fileno()  # read raw: see _reply
-        self._pending = b""
+        self._replies = _Lines(self._process.stdout.fileno())
         self._lock = threading.Lock()
         self._runs = 0
         self._child = None
 
     def _reply(self, timeout):
-        """The server's next reply line. The pipe is read with os.read and split here:
-        a buffered readline could pull both of a quick child's lines (pid, exit code) into
-        its buffer, and a select() for the second would then wait for bytes already read."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._pending:
-            remaining = deadline - time.monotonic()
-            ready = remaining > 0 and select.select([self._replies], [], [], remaining)[0]
-            chunk = os.read(self._replies, 65536) if ready else b""
-            if not chunk:
-                self._log.seek(0)
-                raise RuntimeError(f"the warm interpreter did not answer in {timeout} s "
-                                   f"(exit code {self._process.poll()}); its log ends: {self._log.read()[-2000:]}")
-            self._pending += chunk
-        line, self._pending = self._pending.split(b"\n", 1)
+        """The server's next reply line, as JSON (a quick child's two lines come together)."""
+        line = self._replies.next(timeout)
+        if line is None:
+            self._log.seek(0)
+            raise RuntimeError(f"the warm interpreter did not answer in {timeout} s "
+                               f"(exit code {self._process.poll()}); its log ends: {self._log.read()[-2000:]}")
         return json.loads(line)
 
     def start(self, kill_at, module, *args, timeout=600, env=None, code=None):
@@ -244,16 +274,12 @@ class WarmInterpreter:
     def python_c(self, code, *args, env=None, timeout=600):
         """`run_python("-c", code, *args, env=env)` in a forked child, the imports done."""
         self.start(0, "-c", *args, timeout=timeout, env=env, code=code)
-        result = self.finish(timeout)
-        return subprocess.CompletedProcess(["python", "-c", code, *result.args[3:]], result.returncode,
-                                           result.stdout, result.stderr)
+        return _as_command(self.finish(timeout), "python", "-c", code)
 
     def cli(self, module, *args, timeout=600):
         """`run_cli(module, *args)` in a forked child: `python -m MODULE ARGS` with the
         imports already done (no kill)."""
-        result = self.run(0, module, *args, timeout=timeout)
-        return subprocess.CompletedProcess(["python", "-m", module, *result.args[3:]], result.returncode,
-                                           result.stdout, result.stderr)
+        return _as_command(self.run(0, module, *args, timeout=timeout), "python", "-m", module)
 
     def close(self):
         if self._process.poll() is None:

@@ -17,6 +17,7 @@ from irmae_keras.staging import atomic_path
 from irmae_keras.staging import current_umask
 from irmae_keras.staging import save_model_atomic
 from irmae_keras.staging import write_json_atomic
+from tests.helpers import within_seconds
 from tests.killing import WarmInterpreter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -173,3 +174,38 @@ def test_a_warm_interpreter_runs_python_c_in_the_environment_asked_and_ends_as_p
                            timeout=60)
     assert interrupted.returncode == fresh.returncode == -signal.SIGINT
     assert interrupted.stderr.strip().splitlines()[-1] == fresh.stderr.strip().splitlines()[-1] == "KeyboardInterrupt"
+
+
+def test_the_warm_interpreters_replies_are_read_line_by_line_however_they_arrive():
+    """Two reply lines that arrive in one write are both read at once, without waiting for
+    more bytes (a buffered readline and select() waited here); a line split across writes
+    is joined; a closed pipe or a timeout gives None."""
+    from tests.killing import _Lines
+
+    read, write = os.pipe()
+    try:
+        lines = _Lines(read)
+        os.write(write, b'{"pid": 7}\n{"returncode": 0}\n')
+        assert lines.next(5) == b'{"pid": 7}'
+        with within_seconds(5):
+            assert lines.next(60) == b'{"returncode": 0}'  # already read: no wait
+        assert lines.next(0.05) is None
+        os.write(write, b"par")
+        os.write(write, b"tial\n")
+        assert lines.next(5) == b"partial"
+        os.close(write)
+        write = None
+        assert lines.next(5) is None
+    finally:
+        os.close(read)
+        if write is not None:
+            os.close(write)
+
+
+def test_a_warm_interpreter_runs_one_child_at_a_time():
+    with WarmInterpreter("export.atomic") as warm:
+        warm.start(0, "export.encode", "--help")
+        with pytest.raises(RuntimeError, match="runs one child at a time: finish"):
+            warm.start(0, "export.encode", "--help")
+        assert warm.finish().returncode == 0
+        assert warm.cli("export.encode", "--help").args == ["python", "-m", "export.encode", "--help"]
